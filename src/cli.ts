@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * Entry point: arguments → config → start. The help text is the flag reference.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, formatConfigError } from './config/errors.js';
+import { loadConfig } from './config/load.js';
+import { createLogger } from './observe/logger.js';
+import { startProxy, type RunningProxy } from './server.js';
+
+const HELP = `kube-front-proxy: an authenticating front proxy for kube-apiserver.
+
+Usage:
+  kube-front-proxy --config FILE            run the proxy
+  kube-front-proxy --config FILE --check-config
+                                            validate FILE, print every problem, exit 0 or 1
+  kube-front-proxy quickstart               run a local stack: dev PKI in certs/dev, a dev
+                                            OIDC issuer, a dev upstream and the proxy
+
+Options:
+  -c, --config FILE    YAML configuration (reference: docs/configuration.md);
+                       relative paths in it are relative to its folder
+      --check-config   only validate the configuration
+      --log-level LVL  override log.level (fatal, error, warn, info, debug, trace, silent)
+  -h, --help           this text
+  -v, --version        the version
+
+Environment:
+  none yet; secrets are read from the files the configuration names.
+
+Signals: SIGTERM and SIGINT stop accepting connections, let short requests finish
+within listen.shutdownGracePeriod, then close watches and tunnels.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'check-config': { type: 'boolean' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) return print(HELP, 0);
+  if (values.version) return print(version(), 0);
+  if (positionals[0] === 'quickstart') {
+    const { runQuickstart } = await import('./dev/quickstart.js');
+    return runQuickstart();
+  }
+  if (positionals.length) return print(`unknown command "${positionals[0]}"\n\n${HELP}`, 2);
+  if (!values.config) return print(`--config FILE is required (or run "npm start" for the quick start)\n\n${HELP}`, 2);
+
+  let config;
+  try {
+    config = await loadConfig(values.config);
+  } catch (err) {
+    if (err instanceof ConfigError) return print(formatConfigError(err, values.config), 1);
+    throw err;
+  }
+  if (values['check-config']) return print(`${values.config}: configuration is valid`, 0);
+
+  const logger = createLogger(values['log-level'] ?? config.log.level);
+  const proxy = await startProxy(config, logger);
+  await stopOnSignal(proxy);
+  return 0;
+}
+
+function stopOnSignal(proxy: RunningProxy): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => void proxy.close().then(resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function print(text: string, code: number): number {
+  (code === 0 ? process.stdout : process.stderr).write(`${text}\n`);
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`kube-front-proxy: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,138 @@
+/**
+ * The request path, stage by stage:
+ *
+ *   context → authenticate → refuse impersonation → rewrite headers → forward | tunnel → audit
+ *
+ * Ordinary requests and upgrades share every stage up to the last one, so an
+ * upgrade can never skip a rule an ordinary request obeys.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AuthOutcome } from './authn/identity.js';
+import type { AuditSink } from './audit/sink.js';
+import type { Logger } from './observe/logger.js';
+import type { ProxyMetrics } from './observe/metrics.js';
+import { createContext, type RequestContext } from './proxy/context.js';
+import type { ProxyErrorCode } from './proxy/errors.js';
+import { forward } from './proxy/forward.js';
+import { hasImpersonationHeaders, upstreamHeaders, type HeaderRules } from './proxy/request-headers.js';
+import { sendError, sendErrorOnSocket } from './proxy/respond.js';
+import { tunnel } from './proxy/tunnel.js';
+import type { Upstream } from './proxy/upstream.js';
+import { errorName } from './proxy/upstream-errors.js';
+import type { OpenRequests } from './open-requests.js';
+
+export type RequestAuthenticator = (req: IncomingMessage) => Promise<AuthOutcome>;
+
+export interface PipelineDeps {
+  readonly authenticate: RequestAuthenticator;
+  readonly rules: HeaderRules;
+  readonly upstream: Upstream;
+  readonly responseTimeout: number;
+  readonly audit: AuditSink;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  readonly open: OpenRequests;
+}
+
+export interface Pipeline {
+  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const { metrics, logger } = deps;
+
+  /** Authenticate and rewrite: the upstream header lines, or the error to answer with. */
+  async function admit(req: IncomingMessage, ctx: RequestContext, upgrade?: string): Promise<string[] | ProxyErrorCode> {
+    const outcome = await deps.authenticate(req);
+    if (outcome.kind !== 'authenticated') {
+      ctx.rejectReason = outcome.kind === 'rejected' ? outcome.reason : 'no_credentials';
+      metrics.authFailure(ctx.rejectReason);
+      return 'UNAUTHENTICATED';
+    }
+    ctx.identity = outcome.identity;
+    if (!deps.rules.allowImpersonation && hasImpersonationHeaders(req.rawHeaders)) return 'IMPERSONATION_FORBIDDEN';
+    const facts = { requestId: ctx.id, clientAddress: ctx.clientAddress, host: req.headers.host, proto: 'https' as const, upgrade };
+    const result = upstreamHeaders(req.rawHeaders, outcome.identity, facts, deps.rules);
+    return result.ok ? result.headers : 'IDENTITY_NOT_REPRESENTABLE';
+  }
+
+  function finish(ctx: RequestContext): void {
+    deps.audit.record(ctx);
+    metrics.requestDone(ctx);
+  }
+
+  const upstreamFailed = (ctx: RequestContext, err: Error) => {
+    metrics.upstreamError(errorName(err));
+    logger.warn({ requestId: ctx.id, err: err.message, code: errorName(err) }, 'upstream request failed');
+  };
+
+  const internalError = (ctx: RequestContext, err: unknown) =>
+    logger.error({ requestId: ctx.id, err }, 'bug: request failed unexpectedly');
+
+  return {
+    onRequest(req, res) {
+      const ctx = createContext(req, false);
+      const untrack = deps.open.track(ctx.kind, () => res.destroy());
+      res.once('close', () => {
+        untrack();
+        // nginx's 499: the client went away before we answered.
+        ctx.status ??= res.headersSent ? res.statusCode : 499;
+        finish(ctx);
+      });
+      admit(req, ctx).then(
+        (result) => {
+          if (typeof result === 'string') return sendError(res, ctx, result);
+          forward(req, res, ctx, result, deps.upstream.pool, {
+            responseTimeout: deps.responseTimeout,
+            onError: (code, err) => {
+              upstreamFailed(ctx, err);
+              sendError(res, ctx, code);
+            },
+          });
+        },
+        (err) => {
+          internalError(ctx, err);
+          sendError(res, ctx, 'INTERNAL');
+        },
+      );
+    },
+
+    onUpgrade(req, socket, head) {
+      const ctx = createContext(req, true);
+      const untrack = deps.open.track(ctx.kind, () => socket.destroy());
+      let finished = false;
+      let tunnelling = false;
+      const done = () => {
+        if (finished) return;
+        finished = true;
+        untrack();
+        ctx.status ??= 499;
+        finish(ctx);
+      };
+      socket.on('error', () => socket.destroy());
+      socket.once('close', () => {
+        if (!tunnelling) done();
+      });
+      admit(req, ctx, req.headers.upgrade).then(
+        (result) => {
+          if (typeof result === 'string') return sendErrorOnSocket(socket, ctx, result);
+          tunnelling = true;
+          tunnel(req, socket, head, ctx, result, deps.upstream, {
+            responseTimeout: deps.responseTimeout,
+            onError: (code, err) => {
+              upstreamFailed(ctx, err);
+              sendErrorOnSocket(socket, ctx, code);
+            },
+            onClose: done,
+          });
+        },
+        (err) => {
+          internalError(ctx, err);
+          sendErrorOnSocket(socket, ctx, 'INTERNAL');
+        },
+      );
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Forwards one ordinary request (including watches and log follows) through
+ * the upstream pool with undici's dispatch API: the request body streams up
+ * as it arrives, the response streams down chunk by chunk with back-pressure
+ * in both directions, and nothing is ever buffered whole.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { RequestContext } from './context.js';
+import { upstreamErrorCode } from './upstream-errors.js';
+import type { ProxyErrorCode } from './errors.js';
+
+/** Response headers that describe the upstream hop, not the response. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+
+export interface ForwardOptions {
+  /** Time the upstream has to send the response head. */
+  readonly responseTimeout: number;
+  /** Called when the upstream cannot be reached or fails before the response head. */
+  readonly onError: (code: ProxyErrorCode, err: Error) => void;
+}
+
+export function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+  headers: string[],
+  pool: Dispatcher,
+  options: ForwardOptions,
+): void {
+  const streaming = ctx.kind !== 'short';
+  let controller: Dispatcher.DispatchController | undefined;
+  // A client that goes away takes its upstream request with it (a closed watch must not linger).
+  res.once('close', () => {
+    if (!res.writableFinished) controller?.abort(new Error('client closed the connection'));
+  });
+
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart(c) {
+      controller = c;
+      if (res.destroyed) c.abort(new Error('client closed the connection'));
+    },
+    onResponseStart(_c, statusCode, upstreamHeaders, statusMessage) {
+      if (statusCode < 200) return; // 1xx informational: not relayed
+      ctx.upstreamStatus = statusCode;
+      ctx.status = statusCode;
+      res.writeHead(statusCode, statusMessage, responseHeaders(upstreamHeaders));
+      // A watch's client must see the head before the first event, which may be minutes away.
+      if (streaming) res.flushHeaders();
+    },
+    onResponseData(c, chunk) {
+      ctx.bytesSent += chunk.length;
+      if (!res.write(chunk)) {
+        c.pause();
+        res.once('drain', () => c.resume());
+      }
+    },
+    onResponseEnd() {
+      res.end();
+    },
+    onResponseError(_c, err) {
+      if (res.headersSent) {
+        // Mid-stream failure: the only honest signal left is to cut the response.
+        res.destroy(err);
+      } else if (!res.destroyed) {
+        options.onError(upstreamErrorCode(err), err);
+      }
+    },
+  };
+
+  pool.dispatch(
+    {
+      path: ctx.target,
+      method: ctx.method,
+      headers,
+      body: hasBody(req) ? req : null,
+      headersTimeout: options.responseTimeout,
+      // Long-running responses may be silent for a long time between events.
+      bodyTimeout: streaming ? 0 : options.responseTimeout,
+    },
+    handler,
+  );
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
+  const connectionListed = String(upstream.connection ?? '')
+    .split(',')
+    .map((t) => t.trim().toLowerCase());
+  const out: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.includes(name) || name.startsWith('proxy-')) continue;
+    out[name] = value;
+  }
+  return out;
+}

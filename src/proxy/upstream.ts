@@ -1,0 +1,91 @@
+/**
+ * The connection to kube-apiserver: a keep-alive undici pool for ordinary
+ * requests and watches, raw TLS sockets for upgrade tunnels, both with the
+ * proxy's own client certificate. When the certificate files change, new
+ * requests use a new pool; the old one closes once its requests (including
+ * open watches) are done, so nothing in flight is cut.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Pool } from 'undici';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { readKeyPair, watchFiles } from '../tls/files.js';
+
+type UpstreamConfig = Config['upstream'];
+
+export class Upstream {
+  readonly url: URL;
+  readonly secure: boolean;
+  readonly hostHeader: string;
+  #tls: ConnectionOptions = {};
+  #pool: Pool;
+  #stopWatching: () => void = () => {};
+
+  constructor(
+    private readonly config: UpstreamConfig,
+    private readonly logger: Logger,
+  ) {
+    this.url = new URL(config.url);
+    this.secure = this.url.protocol === 'https:';
+    this.hostHeader = this.url.host;
+    this.#tls = this.#loadTls();
+    this.#pool = this.#newPool();
+    const files = [config.caFile, config.clientCertFile, config.clientKeyFile].filter((f): f is string => !!f);
+    if (this.secure && files.length) this.#stopWatching = watchFiles(files, () => this.#reload());
+  }
+
+  /** The dispatcher for ordinary requests and watches. */
+  get pool(): Pool {
+    return this.#pool;
+  }
+
+  /** A fresh connection for an upgrade tunnel (not pooled: it becomes the tunnel). */
+  connect(): Socket {
+    const port = Number(this.url.port || (this.secure ? 443 : 80));
+    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    return this.secure
+      ? tlsConnect({ ...this.#tls, host, port, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ host, port });
+  }
+
+  async close(): Promise<void> {
+    this.#stopWatching();
+    await this.#pool.close();
+  }
+
+  #loadTls(): ConnectionOptions {
+    const { caFile, clientCertFile, clientKeyFile, serverName } = this.config;
+    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    const options: ConnectionOptions = {};
+    if (caFile) options.ca = readFileSync(caFile);
+    if (clientCertFile && clientKeyFile) Object.assign(options, readKeyPair(clientCertFile, clientKeyFile));
+    // SNI must not carry an IP address; the certificate is still checked against it.
+    const name = serverName ?? (isIP(host) ? undefined : host);
+    if (name) options.servername = name;
+    if (serverName) options.checkServerIdentity = (_host, cert) => checkServerIdentity(serverName, cert);
+    return options;
+  }
+
+  #newPool(): Pool {
+    return new Pool(this.url.origin, {
+      connections: this.config.connections,
+      keepAliveTimeout: 30_000,
+      connect: this.secure ? { ...this.#tls } : undefined,
+    });
+  }
+
+  #reload(): void {
+    try {
+      this.#tls = this.#loadTls();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'upstream client certificate changed but cannot be loaded yet; keeping the old one');
+      return;
+    }
+    const old = this.#pool;
+    this.#pool = this.#newPool();
+    this.logger.info('upstream client certificate reloaded');
+    old.close().catch(() => {});
+  }
+}

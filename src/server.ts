@@ -1,0 +1,131 @@
+/**
+ * Starts a proxy from a validated Config: the TLS listener, the health
+ * listener, and the pipeline between them. Also the graceful stop.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createAuditSink } from './audit/sink.js';
+import { createJwtAuthenticator } from './authn/jwt/index.js';
+import { createRequestAuthenticator } from './authn/request-authenticator.js';
+import type { Config } from './config/schema.js';
+import { createHealthServer } from './observe/health.js';
+import { createLogger, type Logger } from './observe/logger.js';
+import { createMetrics, type ProxyMetrics } from './observe/metrics.js';
+import { createOpenRequests } from './open-requests.js';
+import { createPipeline } from './pipeline.js';
+import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from './proxy/errors.js';
+import { headerRules } from './proxy/request-headers.js';
+import { rawResponse } from './proxy/respond.js';
+import { Upstream } from './proxy/upstream.js';
+import { readKeyPair, watchFiles } from './tls/files.js';
+
+export interface RunningProxy {
+  /** https://host:port the proxy listens on. */
+  readonly url: string;
+  /** http://host:port of /healthz, /readyz and /metrics. */
+  readonly healthURL: string;
+  readonly metrics: ProxyMetrics;
+  /** What is not ready yet (empty when ready). */
+  notReady(): string[];
+  /** Stops accepting, lets short requests finish within the grace period, then closes everything. */
+  close(): Promise<void>;
+}
+
+export async function startProxy(config: Config, logger: Logger = createLogger(config.log.level)): Promise<RunningProxy> {
+  const { listen } = config;
+  const tokens = createJwtAuthenticator(config.authentication.jwt, {
+    logger,
+    cacheTTLms: config.authentication.tokenCacheTTL,
+    cacheMaxEntries: config.authentication.tokenCacheMaxEntries,
+  });
+  const metrics = createMetrics();
+  const open = createOpenRequests((kind, delta) =>
+    delta > 0 ? metrics.longRunningOpened(kind) : metrics.longRunningClosed(kind),
+  );
+  const upstream = new Upstream(config.upstream, logger);
+  const audit = createAuditSink(config.audit);
+  const pipeline = createPipeline({
+    authenticate: createRequestAuthenticator(tokens),
+    rules: headerRules(config.upstream.identityHeaders, config.authentication.allowImpersonationHeaders),
+    upstream,
+    responseTimeout: config.upstream.responseTimeout,
+    audit,
+    metrics,
+    logger,
+    open,
+  });
+
+  const server = createHttpsServer({
+    ...readKeyPair(listen.tls.certFile, listen.tls.keyFile),
+    maxHeaderSize: listen.maxHeaderBytes,
+    headersTimeout: listen.headerTimeout,
+    requestTimeout: listen.bodyTimeout,
+    keepAliveTimeout: listen.keepAliveTimeout,
+  });
+  server.on('request', pipeline.onRequest);
+  server.on('upgrade', pipeline.onUpgrade);
+  server.on('clientError', answerClientError);
+
+  const stopWatchingCert = watchFiles([listen.tls.certFile, listen.tls.keyFile], () => {
+    try {
+      server.setSecureContext(readKeyPair(listen.tls.certFile, listen.tls.keyFile));
+      logger.info('serving certificate reloaded');
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'serving certificate changed but cannot be loaded yet; keeping the old one');
+    }
+  });
+
+  const notReady = () => (tokens.ready() ? [] : ['jwt issuers (discovery or keys not loaded yet)']);
+  const health = createHealthServer({ notReady }, metrics.registry);
+
+  const url = `https://${await listenOn(server, listen.address)}`;
+  const healthURL = `http://${await listenOn(health, listen.healthAddress)}`;
+  logger.info({ url, healthURL, upstream: config.upstream.url }, 'kube-front-proxy listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    healthURL,
+    metrics,
+    notReady,
+    close: () =>
+      (closing ??= (async () => {
+        stopWatchingCert();
+        const stopped = new Promise((resolve) => server.close(resolve));
+        server.closeIdleConnections();
+        await open.shortDrained(listen.shutdownGracePeriod);
+        open.closeAll();
+        server.closeAllConnections();
+        await stopped;
+        await Promise.all([upstream.close(), tokens.close(), new Promise((resolve) => health.close(resolve))]);
+        await audit.close();
+        logger.info('kube-front-proxy stopped');
+      })()),
+  };
+}
+
+async function listenOn(server: Server | HttpServer, address: string): Promise<string> {
+  const split = address.lastIndexOf(':');
+  const host = address.slice(0, split).replace(/^\[|\]$/g, '');
+  server.listen(Number(address.slice(split + 1)), host || undefined);
+  await once(server, 'listening');
+  const bound = server.address() as AddressInfo;
+  return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+}
+
+/** Malformed HTTP, oversized heads and slow clients get a Status, not a silent reset. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code: ProxyErrorCode =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+  const requestId = randomUUID();
+  const body = statusBody(code, requestId);
+  socket.end(rawResponse(proxyErrors[code].status, statusHeaders(code, body, requestId), body));
+}

@@ -1,0 +1,149 @@
+// The header rules, stage by stage, as a table: what a client sends, what the upstream must see.
+import t from 'tap';
+import type { Identity } from '../../src/authn/identity.js';
+import { encodeExtraKey } from '../../src/proxy/identity-headers.js';
+import { hasImpersonationHeaders, headerRules, upstreamHeaders } from '../../src/proxy/request-headers.js';
+
+const names = { user: ['X-Remote-User'], group: ['X-Remote-Group'], extraPrefix: ['X-Remote-Extra-'], uid: ['X-Remote-Uid'] };
+const rules = headerRules(names, false);
+const facts = { requestId: 'rid-1', clientAddress: '192.0.2.7', host: 'proxy.example.com', proto: 'https' as const };
+const alice: Identity = {
+  username: 'alice@example.com',
+  uid: 'u-1',
+  groups: ['oidc:dev', 'oidc:a,b'],
+  extra: { 'example.com/team': ['blue', 'green'] },
+  authMethod: 'jwt',
+};
+
+/** Header lines as [lower-case name, value] pairs, for easy assertions. */
+function lines(raw: string[], identity = alice, r = rules, f: typeof facts & { upgrade?: string } = facts) {
+  const result = upstreamHeaders(raw, identity, f, r);
+  if (!result.ok) throw new Error(`refused: ${result.field}`);
+  const out: [string, string][] = [];
+  for (let i = 0; i < result.headers.length; i += 2) out.push([result.headers[i]!.toLowerCase(), result.headers[i + 1]!]);
+  return out;
+}
+const values = (ls: [string, string][], name: string) => ls.filter(([n]) => n === name).map(([, v]) => v);
+
+t.test('client identity headers are stripped in every casing and duplicate', async (t) => {
+  const smuggled = [
+    'X-Remote-User', 'mallory',
+    'x-remote-user', 'mallory',
+    'X-REMOTE-USER', 'mallory',
+    'x-ReMoTe-GrOuP', 'system:masters',
+    'X-Remote-Group', 'system:masters',
+    'X-Remote-Uid', 'evil',
+    'X-Remote-Extra-Scopes', 'all',
+    'x-remote-extra-example.com%2Fteam', 'red',
+    'Accept', 'application/json',
+  ];
+  const ls = lines(smuggled);
+  t.same(values(ls, 'x-remote-user'), ['alice@example.com']);
+  t.same(values(ls, 'x-remote-group'), ['oidc:dev', 'oidc:a,b'], 'one line per group, commas kept inside');
+  t.same(values(ls, 'x-remote-uid'), ['u-1']);
+  t.same(values(ls, 'x-remote-extra-scopes'), []);
+  t.same(values(ls, 'x-remote-extra-example.com%2fteam'), ['blue', 'green'], 'extra key percent-encoded, one line per value');
+  t.same(values(ls, 'accept'), ['application/json'], 'ordinary headers pass');
+});
+
+t.test('every configured alias is stripped; the first is set', async (t) => {
+  const aliased = headerRules({ ...names, user: ['X-Remote-User', 'X-Forwarded-User'], extraPrefix: ['X-Remote-Extra-', 'X-Extra-'] }, false);
+  const ls = lines(['X-Forwarded-User', 'mallory', 'x-extra-foo', 'bar'], alice, aliased);
+  t.same(values(ls, 'x-forwarded-user'), []);
+  t.same(values(ls, 'x-extra-foo'), []);
+  t.same(values(ls, 'x-remote-user'), ['alice@example.com']);
+});
+
+t.test('Authorization, Host, X-Forwarded-* and Audit-ID from the client are replaced', async (t) => {
+  const ls = lines([
+    'Authorization', 'Bearer secret-token',
+    'authorization', 'Basic Zm9vOmJhcg==',
+    'Host', 'proxy.example.com',
+    'X-Forwarded-For', '10.0.0.1',
+    'X-Forwarded-Proto', 'http',
+    'X-Forwarded-Host', 'evil.example.com',
+    'Audit-ID', 'client-chosen',
+  ]);
+  t.same(values(ls, 'authorization'), []);
+  t.same(values(ls, 'host'), [], 'undici sets the upstream Host');
+  t.same(values(ls, 'x-forwarded-for'), ['192.0.2.7']);
+  t.same(values(ls, 'x-forwarded-proto'), ['https']);
+  t.same(values(ls, 'x-forwarded-host'), ['proxy.example.com']);
+  t.same(values(ls, 'audit-id'), ['rid-1']);
+});
+
+t.test('hop-by-hop headers and those named in Connection are dropped', async (t) => {
+  const ls = lines([
+    'Connection', 'keep-alive, X-Secret-Hop',
+    'connection', 'x-other-hop',
+    'Keep-Alive', 'timeout=5',
+    'TE', 'trailers',
+    'Trailer', 'x-t',
+    'Transfer-Encoding', 'chunked',
+    'Upgrade', 'websocket',
+    'Proxy-Authorization', 'Basic x',
+    'Proxy-Foo', 'bar',
+    'X-Secret-Hop', '1',
+    'X-Other-Hop', '2',
+    'X-Kept', '3',
+  ]);
+  for (const name of ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-foo', 'x-secret-hop', 'x-other-hop']) {
+    t.same(values(ls, name), [], `${name} dropped`);
+  }
+  t.same(values(ls, 'x-kept'), ['3']);
+});
+
+t.test('an upgrade keeps its Upgrade value and gets Connection: Upgrade', async (t) => {
+  const ls = lines(['Connection', 'Upgrade', 'Upgrade', 'SPDY/3.1', 'X-Stream-Protocol-Version', 'v4.channel.k8s.io'], alice, rules, {
+    ...facts,
+    upgrade: 'SPDY/3.1',
+  });
+  t.same(values(ls, 'connection'), ['Upgrade']);
+  t.same(values(ls, 'upgrade'), ['SPDY/3.1']);
+  t.same(values(ls, 'x-stream-protocol-version'), ['v4.channel.k8s.io']);
+});
+
+t.test('Impersonate-* headers', async (t) => {
+  t.ok(hasImpersonationHeaders(['impersonate-user', 'x']));
+  t.ok(hasImpersonationHeaders(['IMPERSONATE-GROUP', 'x']));
+  t.ok(hasImpersonationHeaders(['Impersonate-Extra-Scopes', 'x']));
+  t.notOk(hasImpersonationHeaders(['X-Impersonate-User', 'x']));
+  t.same(values(lines(['Impersonate-User', 'admin']), 'impersonate-user'), [], 'dropped when not allowed (backstop)');
+  const allowed = headerRules(names, true);
+  t.same(values(lines(['Impersonate-User', 'admin'], alice, allowed), 'impersonate-user'), ['admin'], 'kept when allowed');
+});
+
+t.test('identity values a header cannot carry refuse the request', async (t) => {
+  for (const [field, identity] of [
+    ['username', { ...alice, username: 'alice\r\nX-Remote-Group: system:masters' }],
+    ['username', { ...alice, username: 'alice\u0000' }],
+    ['username', { ...alice, username: '' }],
+    ['uid', { ...alice, uid: 'u\n1' }],
+    ['groups', { ...alice, groups: ['ok', 'bad\u007f'] }],
+    ['extra[k]', { ...alice, extra: { k: ['v\tv'] } }],
+  ] as const) {
+    const result = upstreamHeaders([], identity as Identity, facts, rules);
+    t.same(result, { ok: false, problem: 'identity_not_representable', field }, JSON.stringify(identity));
+  }
+});
+
+t.test('UTF-8 identities travel as UTF-8 bytes', async (t) => {
+  const ls = lines([], { ...alice, username: 'josé@example.com', groups: ['équipe'] });
+  t.equal(Buffer.from(values(ls, 'x-remote-user')[0]!, 'latin1').toString('utf8'), 'josé@example.com');
+  t.equal(Buffer.from(values(ls, 'x-remote-group')[0]!, 'latin1').toString('utf8'), 'équipe');
+});
+
+t.test('no uid line when the identity has none; empty groups skipped', async (t) => {
+  const ls = lines([], { username: 'bob', groups: ['', 'g'], extra: {}, authMethod: 'jwt' });
+  t.same(values(ls, 'x-remote-uid'), []);
+  t.same(values(ls, 'x-remote-group'), ['g']);
+});
+
+t.test('extra keys are percent-encoded as client-go does', async (t) => {
+  t.equal(encodeExtraKey('example.com/team'), 'example.com%2Fteam');
+  t.equal(encodeExtraKey('authentication.kubernetes.io/credential-id'), 'authentication.kubernetes.io%2Fcredential-id');
+  t.equal(encodeExtraKey('100%'), '100%25', '% itself is encoded');
+  t.equal(encodeExtraKey('a b'), 'a%20b');
+  t.equal(encodeExtraKey('clé'), 'cl%C3%A9', 'non-ASCII: each UTF-8 byte');
+  t.equal(encodeExtraKey("!#$&'*+-.^_`|~09azAZ"), "!#$&'*+-.^_`|~09azAZ", 'token characters stay');
+});
