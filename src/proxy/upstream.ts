@@ -70,7 +70,7 @@ export class Upstream {
 
   #newPool(): Pool {
     return new Pool(this.url.origin, {
-      connections: this.config.connections,
+      connections: this.config.connections ?? null,
       keepAliveTimeout: 30_000,
       connect: this.secure ? { ...this.#tls } : undefined,
     });
