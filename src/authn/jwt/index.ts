@@ -1,0 +1,57 @@
+/**
+ * Bearer JWTs from the configured issuers, with kube-apiserver's semantics
+ * (structured AuthenticationConfiguration, `jwt[]`).
+ */
+import { decodeJwt } from 'jose';
+import type { JwtAuthenticatorConfig } from '../../config/schema.js';
+import type { Logger } from '../../observe/logger.js';
+import { rejected, type AuthOutcome, type TokenAuthenticator } from '../identity.js';
+import { createTokenCache, type Verified } from '../token-cache.js';
+import { IssuerAuthenticator } from './issuer-authenticator.js';
+
+/** Logging and caching for {@link createJwtAuthenticator}. */
+export interface JwtAuthenticatorOptions {
+  readonly logger: Logger;
+  /** How long a successful verification is remembered (never past the token's `exp`); 0 turns caching off. */
+  readonly cacheTTLms: number;
+  /** The most verifications remembered; 0 turns caching off. */
+  readonly cacheMaxEntries: number;
+}
+
+/**
+ * A token authenticator over every `jwt[]` entry. A token picks its issuer by
+ * its unverified `iss`, compared with each `issuer.url` as an exact string (a
+ * trailing slash matters); then that issuer verifies it. Outcomes:
+ * `malformed_token` (not a JWT), `unknown_issuer` (no entry for its `iss`),
+ * `issuer_not_ready` (discovery or keys not loaded yet), or the issuer's verdict.
+ * Each issuer starts loading at once; {@link TokenAuthenticator.ready} is true
+ * when all of them have.
+ *
+ * @example
+ * const jwt = createJwtAuthenticator(config.authentication.jwt, { logger, cacheTTLms: 10_000, cacheMaxEntries: 10_000 });
+ * const outcome = await jwt.authenticateToken(token);
+ */
+export function createJwtAuthenticator(configs: readonly JwtAuthenticatorConfig[], opts: JwtAuthenticatorOptions): TokenAuthenticator {
+  const issuers = new Map(configs.map((config) => [config.issuer.url, new IssuerAuthenticator(config, opts.logger)]));
+
+  const verify = async (token: string): Promise<Verified<AuthOutcome>> => {
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      return { value: rejected('malformed_token') };
+    }
+    const issuer = typeof iss === 'string' ? issuers.get(iss) : undefined;
+    if (!issuer) return { value: rejected('unknown_issuer') };
+    const { outcome, expiresAt } = await issuer.verify(token);
+    return { value: outcome, cacheUntil: expiresAt };
+  };
+
+  return {
+    authenticateToken: createTokenCache(verify, { ttlMs: opts.cacheTTLms, maxEntries: opts.cacheMaxEntries }),
+    ready: () => [...issuers.values()].every((issuer) => issuer.ready()),
+    close: async () => {
+      await Promise.all([...issuers.values()].map((issuer) => issuer.close()));
+    },
+  };
+}
