@@ -7,7 +7,8 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string = 'info'): Logger {
+/** `destination` is a file path or descriptor; stderr by default. */
+export function createLogger(level: string = 'info', destination: string | number = 2): Logger {
   return pino(
     {
       level,
@@ -17,7 +18,7 @@ export function createLogger(level: string = 'info'): Logger {
         censor: '[redacted]',
       },
     },
-    pino.destination({ fd: 2, sync: false }),
+    pino.destination({ dest: destination, sync: false }),
   );
 }
 
