@@ -47,8 +47,12 @@ async function main(argv: string[]): Promise<number> {
   if (values.help) return print(HELP, 0);
   if (values.version) return print(version(), 0);
   if (positionals[0] === 'quickstart') {
-    const { runQuickstart } = await import('./dev/quickstart.js');
-    return runQuickstart();
+    const quickstart = await import('./dev/quickstart.js').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+      return undefined;
+    });
+    if (!quickstart) return print('the quick start needs the dev dependencies: run it from a clone after "npm ci"', 1);
+    return quickstart.runQuickstart();
   }
   if (positionals.length) return print(`unknown command "${positionals[0]}"\n\n${HELP}`, 2);
   if (!values.config) return print(`--config FILE is required (or run "npm start" for the quick start)\n\n${HELP}`, 2);
