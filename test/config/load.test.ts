@@ -216,7 +216,7 @@ ${jwt(entry('https://idp.example.com', mappings, ', certificateAuthorityFile: id
       clientCertFile: join(dir, 'client.crt'),
       clientKeyFile: join(dir, 'client.key'),
       responseTimeout: 60_000,
-      connections: 128,
+      connections: undefined,
     },
     authentication: { allowImpersonationHeaders: false, tokenCacheTTL: 10_000, tokenCacheMaxEntries: 10_000 },
     audit: { path: join(dir, 'logs/audit.log'), format: 'combined' },
