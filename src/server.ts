@@ -64,6 +64,9 @@ export async function startProxy(config: Config, logger: Logger = createLogger(c
     maxHeaderSize: listen.maxHeaderBytes,
     headersTimeout: listen.headerTimeout,
     requestTimeout: listen.bodyTimeout,
+    // Node checks those two timeouts every 30 s by default, which would let a slow
+    // client hold a connection for half a minute past headerTimeout.
+    connectionsCheckingInterval: Math.min(1000, listen.headerTimeout),
     keepAliveTimeout: listen.keepAliveTimeout,
   });
   server.on('request', pipeline.onRequest);
