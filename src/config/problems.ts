@@ -79,7 +79,6 @@ function specialKey(parent: string, key: string): string | undefined {
   if (parent === '' && (key === 'apiVersion' || key === 'kind')) {
     return "this is kube-front-proxy's configuration, not a kube-apiserver AuthenticationConfiguration; put its jwt list under authentication.jwt";
   }
-  if (parent === 'authentication' && key === 'session') return 'browser login (session) is not implemented in this version';
   return undefined;
 }
 

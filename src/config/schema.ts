@@ -9,104 +9,11 @@
  * they still report while other parts of the file are broken: the user sees
  * every problem in one run.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { duration, filePath, headerNames, hostPort, httpsUrl, parseUrl, validAt } from './fields.js';
+import { sessionSchema } from './session-schema.js';
 
-/** Node's timers overflow past 2^31-1 ms and then fire at once; refuse such durations. */
-const MAX_DURATION_MS = 2_147_483_647;
-
-const duration = z
-  .string({ error: (iss) => (iss.input === undefined ? undefined : 'expected a duration such as 30s, 5m or 1h30m (a bare number has no unit)') })
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `not a duration: "${text}"; write it like 30s, 5m, 1h30m or 250ms` });
-      return z.NEVER;
-    }
-    if (ms > MAX_DURATION_MS) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is too long; at most 596h (Node's timers overflow beyond that)` });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  .meta({ typeName: 'duration' });
-
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*):\d{1,5}$/, {
-    message: 'expected host:port, e.g. 127.0.0.1:8443 or [::]:8443 (":8443" for every address)',
-  })
-  .refine((v) => {
-    const port = /:(\d{1,5})$/.exec(v);
-    return !port || Number(port[1]) <= 65_535;
-  }, 'the port must be between 0 and 65535')
-  .meta({ typeName: 'host:port' });
-
-/** A file path; relative paths are resolved against the config file's folder by load.ts (found there by this typeName). */
-const filePath = z.string().min(1, 'must not be empty').meta({ typeName: 'file path' });
-
-/** Headers the proxy sets or strips itself; an identity header by one of these names would fight that. */
-const RESERVED_HEADERS = /^(authorization|cookie|host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|content-length|content-type|audit-id|x-forwarded-.*|proxy-.*|impersonate-.*)$/i;
-
-/** One header name, or several: the first is the one we set, all of them are stripped from clients. */
-const headerNames = z
-  .union([z.string(), z.array(z.string()).min(1)], { error: 'expected a header name, or a list of header names' })
-  .transform((v) => (Array.isArray(v) ? v : [v]))
-  .pipe(
-    z.array(
-      z
-        .string()
-        .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name')
-        .refine((name) => !RESERVED_HEADERS.test(name), 'this header is handled by the proxy itself; choose another name'),
-    ),
-  )
-  .meta({ typeName: 'header name or list' });
-
-/** True for hosts whose traffic never leaves the machine: 127.0.0.0/8, ::1, localhost (a URL's hostname brackets IPv6). */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase();
-  return host === 'localhost' || host === '[::1]' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
-}
-
-const parseUrl = (text: string): URL | undefined => (URL.canParse(text) ? new URL(text) : undefined);
-
-/**
- * An http(s) URL with no credentials, query or fragment. Plain http only to a
- * loopback host: what travels over it (identity headers, keys) must not be
- * readable or forgeable by anyone on the network.
- */
-const httpsUrl = (example: string, whyHttps: string) =>
-  z
-    .url({ protocol: /^https?$/, error: (iss) => (iss.input === undefined ? undefined : `expected an absolute https URL, e.g. ${example}`) })
-    .check(
-      z.superRefine((text, ctx) => {
-        const url = parseUrl(text);
-        if (!url) return;
-        if (url.username || url.password) ctx.addIssue({ code: 'custom', message: 'must not contain a user name or password' });
-        if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'must not contain a query (?…) or fragment (#…)' });
-        if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
-          ctx.addIssue({ code: 'custom', message: `http:// is refused for ${url.hostname}: ${whyHttps}; use https:// (plain http is allowed only to 127.0.0.1, ::1 or localhost)` });
-        }
-      }, { when: (payload) => payload.issues.length === 0 }),
-    )
-    .meta({ typeName: 'URL' });
-
-/**
- * A `when` guard for rules that read several fields: run the rule unless one
- * of those fields (or the object itself) already failed. Paths are relative
- * to the object the rule is attached to.
- */
-function validAt(...fields: string[]) {
-  return (payload: z.core.ParsePayload): boolean =>
-    typeof payload.value === 'object' &&
-    payload.value !== null &&
-    !payload.issues.some((issue) => {
-      const head = issue.path?.[0];
-      if (head === undefined) return issue.code !== 'unrecognized_keys';
-      return fields.includes(String(head));
-    });
-}
+export { isLoopbackHost } from './fields.js';
 
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '[::]']);
 
@@ -339,6 +246,7 @@ const authentication = z
       .describe("JWT issuers, shaped like kube-apiserver's AuthenticationConfiguration jwt list; a token goes to the entry whose issuer.url equals its iss."),
     tokenCacheTTL: duration.prefault('10s').describe("How long a successful token verification is remembered (never past the token's exp)."),
     tokenCacheMaxEntries: z.number().int().min(0).default(10_000).describe('Most verifications remembered at once; 0 turns the cache off.'),
+    session: sessionSchema.optional(),
   })
   .superRefine(
     (a, ctx) => {
@@ -356,6 +264,28 @@ const authentication = z
       });
     },
     { when: validAt('jwt') },
+  )
+  .superRefine(
+    (a, ctx) => {
+      if (!a.session) return;
+      // The session's id_token is mapped by the jwt entry of its issuer: one mapping path, not two.
+      const { issuerURL, clientID } = a.session.oidc;
+      const entry = a.jwt.find((j) => j.issuer.url === issuerURL);
+      if (!entry) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['session', 'oidc', 'issuerURL'],
+          message: `no authentication.jwt entry has issuer.url ${issuerURL}; add one: it maps the session's id_token to the identity`,
+        });
+      } else if (!entry.issuer.audiences.includes(clientID)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['session', 'oidc', 'clientID'],
+          message: `"${clientID}" is not among the audiences of the jwt entry for ${issuerURL}; add it there, id_tokens are issued for it`,
+        });
+      }
+    },
+    { when: validAt('jwt', 'session') },
   )
   .prefault({})
   .describe('How callers prove who they are.');
@@ -391,4 +321,5 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The validated configuration, with defaults applied, durations in ms and paths absolute. */
 export type Config = z.output<typeof configSchema>;
 export type JwtAuthenticatorConfig = Config['authentication']['jwt'][number];
+export type { SessionConfig } from './session-schema.js';
 export type IdentityHeadersConfig = Config['upstream']['identityHeaders'];

@@ -13,7 +13,7 @@ t.test('unknown keys: a near sibling, a key from elsewhere, or the list', async 
   t.match(unknownKeyMessage('', 'kind'), /not a kube-apiserver AuthenticationConfiguration/);
   t.match(unknownKeyMessage('authentication.jwt[]', 'userValidationRules'), /CEL/);
   t.match(unknownKeyMessage('authentication.jwt[].claimMappings', 'extra'), /CEL/);
-  t.match(unknownKeyMessage('authentication', 'session'), /not implemented/);
+  t.equal(unknownKeyMessage('authentication.session.cookie', 'idletimeout'), 'unknown key; did you mean "idleTimeout"?');
 });
 
 t.test('paths and patterns', async (t) => {

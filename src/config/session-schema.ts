@@ -1,0 +1,95 @@
+/**
+ * `authentication.session`: browser single sign-on. The identity of a session
+ * comes from its id_token through the `jwt[]` entry of the same issuer (one
+ * claim-mapping path, not two); load-time rules in schema.ts check that pairing.
+ */
+import { z } from 'zod';
+import { duration, filePath, httpsUrl, parseUrl } from './fields.js';
+
+const oidc = z
+  .strictObject({
+    issuerURL: httpsUrl('https://idp.example.com', 'discovery and tokens fetched in clear text can be read or replaced on the path').describe(
+      'The identity provider; must equal the issuer.url of one authentication.jwt entry, which maps the id_token to the identity.',
+    ),
+    clientID: z.string().min(1).describe('The OAuth client registered for the proxy; must be one of that jwt entry\'s audiences.'),
+    clientSecretFile: filePath
+      .optional()
+      .describe('File holding the client secret; or set KFP_OIDC_CLIENT_SECRET. With neither, the proxy is a public client (PKCE only).'),
+    redirectURL: httpsUrl('https://proxy.example.com/oauth2/callback', 'the authorization code would cross the network in clear text').describe(
+      'The callback URL registered at the provider: this proxy\'s address and <pathPrefix>/callback.',
+    ),
+    scopes: z
+      .array(z.string().min(1))
+      .default(['openid', 'email', 'profile', 'offline_access'])
+      .refine((s) => s.includes('openid'), 'must include openid')
+      .describe('Scopes requested at login; offline_access asks for a refresh token.'),
+    extraAuthParams: z.record(z.string(), z.string()).default({}).describe('Extra parameters for the authorization request, e.g. { prompt: login } or { hd: example.com }.'),
+    certificateAuthorityFile: filePath
+      .optional()
+      .describe("CA bundle (PEM) for the provider's TLS certificate; default: the matching jwt entry's certificateAuthorityFile."),
+  })
+  .describe('The OpenID Connect client the proxy logs people in with.');
+
+const cookie = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'not a valid cookie name')
+      .default('_kfp_session')
+      .describe('Session cookie name. It is removed from requests before they are forwarded.'),
+    secretFile: filePath
+      .optional()
+      .describe('File holding the secret that signs the cookie (at least 32 bytes); or set KFP_COOKIE_SECRET. Several lines: the first signs, all verify (rotation).'),
+    domain: z.string().default('').describe('Cookie domain; ".example.com" gives one login for every subdomain behind the gateway. Empty: this host only.'),
+    maxAge: duration.prefault('12h').describe('Absolute session lifetime: a new login is needed after this, however active.'),
+    idleTimeout: duration.prefault('1h').describe('A session unused for this long ends.'),
+  })
+  .prefault({})
+  .describe('The session cookie: always HttpOnly, Secure and SameSite=Lax.');
+
+const store = z
+  .strictObject({
+    type: z.enum(['memory', 'redis']).default('memory').describe('memory: one replica, bounded; redis: shared by several replicas.'),
+    maxEntries: z.number().int().min(1).default(10_000).describe('memory: most sessions kept; the least recently used go first.'),
+    redis: z
+      .strictObject({
+        url: z
+          .string()
+          .refine((u) => /^rediss?:$/.test(parseUrl(u)?.protocol ?? ''), 'expected redis://host:port or rediss://host:port')
+          .default('redis://127.0.0.1:6379')
+          .describe('Redis URL; rediss:// for TLS. A password may be given in the URL.'),
+        keyPrefix: z.string().default('kfp:').describe('Prefix of every key the proxy writes.'),
+      })
+      .prefault({})
+      .describe('redis: where sessions live.'),
+  })
+  .prefault({})
+  .describe('Where sessions live.');
+
+export const sessionSchema = z
+  .strictObject({
+    oidc,
+    cookie,
+    store,
+    allowedRedirectHosts: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Hosts besides the proxy\'s own that a login may return to (rd=); exact host names, e.g. app.example.com.'),
+    pathPrefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'expected a path such as /oauth2')
+      .default('/oauth2')
+      .describe('Where the login routes live: <pathPrefix>/start, /callback, /sign_out, /userinfo, /kubeconfig, /backchannel_logout.'),
+    refreshBefore: duration
+      .prefault('2m')
+      .describe('Refresh the tokens with the refresh token this long before the id_token expires.'),
+  })
+  .superRefine((s, ctx) => {
+    const redirect = parseUrl(s.oidc.redirectURL);
+    if (redirect && redirect.pathname !== `${s.pathPrefix}/callback`) {
+      ctx.addIssue({ code: 'custom', path: ['oidc', 'redirectURL'], message: `its path must be ${s.pathPrefix}/callback, where the proxy serves the callback` });
+    }
+  })
+  .describe('Browser single sign-on: login with the identity provider, then a session cookie.');
+
+export type SessionConfig = z.output<typeof sessionSchema>;
