@@ -6,10 +6,11 @@
  * Ordinary requests and upgrades share every stage up to the last one, so an
  * upgrade can never skip a rule an ordinary request obeys.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AuthOutcome } from './authn/identity.js';
+import type { RequestAuthenticator } from './authn/request-authenticator.js';
 import type { AuditSink } from './audit/sink.js';
+import { isSameOriginOrSafe } from './login/same-origin.js';
 import type { Logger } from './observe/logger.js';
 import type { ProxyMetrics } from './observe/metrics.js';
 import { createContext, type RequestContext } from './proxy/context.js';
@@ -22,7 +23,13 @@ import type { Upstream } from './proxy/upstream.js';
 import { errorName } from './proxy/upstream-errors.js';
 import type { OpenRequests } from './open-requests.js';
 
-export type RequestAuthenticator = (req: IncomingMessage) => Promise<AuthOutcome>;
+/** Browser login, when configured: its routes, and where a browser without credentials goes. */
+export interface LoginStage {
+  isLoginPath(path: string): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** The login URL that returns to `target` afterwards. */
+  startURL(target: string): string;
+}
 
 export interface PipelineDeps {
   readonly authenticate: RequestAuthenticator;
@@ -33,7 +40,12 @@ export interface PipelineDeps {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly open: OpenRequests;
+  readonly login?: LoginStage;
 }
+
+/** A browser asking for a page: sent to log in rather than shown a 401. */
+const wantsPage = (req: IncomingMessage) =>
+  (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
 
 export interface Pipeline {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
@@ -44,14 +56,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const { metrics, logger } = deps;
 
   /** Authenticate and rewrite: the upstream header lines, or the error to answer with. */
-  async function admit(req: IncomingMessage, ctx: RequestContext, upgrade?: string): Promise<string[] | ProxyErrorCode> {
-    const outcome = await deps.authenticate(req);
+  async function admit(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, upgrade?: string): Promise<string[] | ProxyErrorCode> {
+    const outcome = await deps.authenticate(req, res);
+    if (outcome.kind === 'unavailable') return 'SESSION_STORE_UNAVAILABLE';
     if (outcome.kind !== 'authenticated') {
       ctx.rejectReason = outcome.kind === 'rejected' ? outcome.reason : 'no_credentials';
       metrics.authFailure(ctx.rejectReason);
       return 'UNAUTHENTICATED';
     }
     ctx.identity = outcome.identity;
+    if (outcome.identity.authMethod === 'session' && !isSameOriginOrSafe(req)) return 'CROSS_SITE_REQUEST';
     if (!deps.rules.allowImpersonation && hasImpersonationHeaders(req.rawHeaders)) return 'IMPERSONATION_FORBIDDEN';
     const facts = { requestId: ctx.id, clientAddress: ctx.clientAddress, host: req.headers.host, proto: 'https' as const, upgrade };
     const result = upstreamHeaders(req.rawHeaders, outcome.identity, facts, deps.rules);
@@ -81,8 +95,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         ctx.status ??= res.headersSent ? res.statusCode : 499;
         finish(ctx);
       });
-      admit(req, ctx).then(
+      const login = deps.login;
+      if (login?.isLoginPath(ctx.target.split('?')[0]!)) return login.handle(req, res);
+      admit(req, res, ctx).then(
         (result) => {
+          if (result === 'UNAUTHENTICATED' && login && wantsPage(req)) {
+            ctx.status = 302;
+            return void res.writeHead(302, { location: login.startURL(ctx.target), 'cache-control': 'no-store' }).end();
+          }
           if (typeof result === 'string') return sendError(res, ctx, result);
           forward(req, res, ctx, result, deps.upstream.pool, {
             responseTimeout: deps.responseTimeout,
@@ -115,7 +135,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       socket.once('close', () => {
         if (!tunnelling) done();
       });
-      admit(req, ctx, req.headers.upgrade).then(
+      // Upgrades have no response object; the session layer gets a detached one (nothing is written to it).
+      admit(req, new ServerResponse(req), ctx, req.headers.upgrade).then(
         (result) => {
           if (typeof result === 'string') return sendErrorOnSocket(socket, ctx, result);
           tunnelling = true;

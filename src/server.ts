@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { createAuditSink } from './audit/sink.js';
 import { createJwtAuthenticator } from './authn/jwt/index.js';
 import { createRequestAuthenticator } from './authn/request-authenticator.js';
+import { createLogin } from './login/index.js';
 import type { Config } from './config/schema.js';
 import { createHealthServer } from './observe/health.js';
 import { createLogger, type Logger } from './observe/logger.js';
@@ -48,9 +49,17 @@ export async function startProxy(config: Config, logger: Logger = createLogger(c
   );
   const upstream = new Upstream(config.upstream, logger);
   const audit = createAuditSink(config.audit);
+  const login = config.authentication.session ? await createLogin(config, tokens, logger) : undefined;
   const pipeline = createPipeline({
-    authenticate: createRequestAuthenticator(tokens),
-    rules: headerRules(config.upstream.identityHeaders, config.authentication.allowImpersonationHeaders),
+    authenticate: createRequestAuthenticator(tokens, login?.session),
+    rules: headerRules(config.upstream.identityHeaders, config.authentication.allowImpersonationHeaders, login?.cookieName),
+    ...(login && {
+      login: {
+        isLoginPath: login.isLoginPath,
+        handle: (req, res) => login.routes(req, res),
+        startURL: (target) => `${login.prefix}/start?rd=${encodeURIComponent(target)}`,
+      },
+    }),
     upstream,
     responseTimeout: config.upstream.responseTimeout,
     audit,
@@ -82,7 +91,7 @@ export async function startProxy(config: Config, logger: Logger = createLogger(c
     }
   });
 
-  const notReady = () => (tokens.ready() ? [] : ['jwt issuers (discovery or keys not loaded yet)']);
+  const notReady = () => [...(tokens.ready() ? [] : ['jwt issuers (discovery or keys not loaded yet)']), ...(login?.notReady() ?? [])];
   const health = createHealthServer({ notReady }, metrics.registry);
 
   const url = `https://${await listenOn(server, listen.address)}`;
@@ -104,7 +113,7 @@ export async function startProxy(config: Config, logger: Logger = createLogger(c
         open.closeAll();
         server.closeAllConnections();
         await stopped;
-        await Promise.all([upstream.close(), tokens.close(), new Promise((resolve) => health.close(resolve))]);
+        await Promise.all([upstream.close(), tokens.close(), login?.close(), new Promise((resolve) => health.close(resolve))]);
         await audit.close();
         logger.info('kube-front-proxy stopped');
       })()),

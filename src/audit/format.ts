@@ -29,6 +29,14 @@ export interface AuditRecord {
   error: string | null;
 }
 
+/** Query parameters whose values are credentials (the login callback's code, a token in a URL). */
+const SECRET_PARAMS = /([?&](?:code|state|session_state|access_token|id_token|refresh_token|token|logout_token)=)[^&#]*/gi;
+
+/** The request target with credential-carrying query values replaced, so no log can hold them. */
+export function redactTarget(target: string): string {
+  return target.includes('?') ? target.replace(SECRET_PARAMS, '$1[redacted]') : target;
+}
+
 export function auditRecord(ctx: RequestContext): AuditRecord {
   return {
     time: ctx.startedAt.toISOString(),
@@ -39,7 +47,7 @@ export function auditRecord(ctx: RequestContext): AuditRecord {
     groups: ctx.identity?.groups ?? [],
     authMethod: ctx.identity?.authMethod ?? null,
     method: ctx.method,
-    target: ctx.target,
+    target: redactTarget(ctx.target),
     protocol: `HTTP/${ctx.httpVersion}`,
     status: ctx.status ?? 0,
     upstreamStatus: ctx.upstreamStatus ?? null,

@@ -31,13 +31,19 @@ export type RejectReason =
   | 'missing_claim'
   | 'invalid_claim'
   | 'email_not_verified'
-  | 'claim_rule_failed';
+  | 'claim_rule_failed'
+  /** Session cookie: past its absolute lifetime. */
+  | 'session_expired'
+  /** Session cookie: the tokens could not be refreshed; the session ended. */
+  | 'session_refresh_failed';
 
 export type AuthOutcome =
   | { readonly kind: 'authenticated'; readonly identity: Identity }
   | { readonly kind: 'rejected'; readonly reason: RejectReason }
   /** The request carries no credential this authenticator understands. */
-  | { readonly kind: 'absent' };
+  | { readonly kind: 'absent' }
+  /** The credential cannot be checked now (the session store is down): fail closed with 503. */
+  | { readonly kind: 'unavailable' };
 
 export const absent: AuthOutcome = Object.freeze({ kind: 'absent' });
 export const rejected = (reason: RejectReason): AuthOutcome => ({ kind: 'rejected', reason });

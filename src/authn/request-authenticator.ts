@@ -1,16 +1,27 @@
 /**
- * Which credential a request carries, and who it proves the caller is. Today:
- * a Bearer JWT. The browser session cookie joins here as a second source.
+ * Which credential a request carries, and who it proves the caller is: a
+ * Bearer JWT first (what kubectl sends); otherwise the browser session cookie,
+ * when browser login is configured. A request never mixes the two.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerToken } from './bearer.js';
 import { absent, rejected, type AuthOutcome, type TokenAuthenticator } from './identity.js';
+import type { SessionAuthenticator } from './session-authenticator.js';
 
-export function createRequestAuthenticator(tokens: TokenAuthenticator): (req: IncomingMessage) => Promise<AuthOutcome> {
-  return async (req) => {
+export type RequestAuthenticator = (req: IncomingMessage, res: ServerResponse) => Promise<AuthOutcome>;
+
+export interface SessionSource {
+  /** True when the request carries the session cookie. */
+  readonly present: (req: IncomingMessage) => boolean;
+  readonly authenticate: SessionAuthenticator;
+}
+
+export function createRequestAuthenticator(tokens: TokenAuthenticator, session?: SessionSource): RequestAuthenticator {
+  return async (req, res) => {
     const token = bearerToken(req.headers.authorization);
-    if (token === undefined) return absent;
     if (token === null) return rejected('malformed_token');
-    return tokens.authenticateToken(token);
+    if (token !== undefined) return tokens.authenticateToken(token);
+    if (session?.present(req)) return session.authenticate(req, res);
+    return absent;
   };
 }

@@ -66,6 +66,24 @@ const store = z
   .prefault({})
   .describe('Where sessions live.');
 
+const kubeconfig = z
+  .strictObject({
+    clusterName: z.string().min(1).default('kubernetes').describe('Cluster and context name in the kubeconfig the page offers.'),
+    server: httpsUrl('https://kube.example.com', 'kubectl would send tokens in clear text')
+      .optional()
+      .describe("The server URL in the kubeconfig; default: https:// and the Host the browser used."),
+    certificateAuthorityFile: filePath
+      .optional()
+      .describe("CA bundle (PEM) that verifies the proxy's serving certificate, embedded in the kubeconfig; omit when it chains to a public CA."),
+    kubeloginClientID: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A public OAuth client for int128/kubelogin; when set, the page also offers a kubeconfig whose exec entry logs in and refreshes by itself.'),
+  })
+  .prefault({})
+  .describe('The self-service kubeconfig page at <pathPrefix>/kubeconfig.');
+
 export const sessionSchema = z
   .strictObject({
     oidc,
@@ -80,6 +98,7 @@ export const sessionSchema = z
       .regex(/^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/, 'expected a path such as /oauth2')
       .default('/oauth2')
       .describe('Where the login routes live: <pathPrefix>/start, /callback, /sign_out, /userinfo, /kubeconfig, /backchannel_logout.'),
+    kubeconfig,
     refreshBefore: duration
       .prefault('2m')
       .describe('Refresh the tokens with the refresh token this long before the id_token expires.'),

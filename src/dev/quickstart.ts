@@ -7,7 +7,8 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, relative } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observe/logger.js';
 import { startProxy } from '../server.js';
@@ -29,7 +30,23 @@ export async function runQuickstart(): Promise<number> {
     readFile(pki.servingKey, 'utf8'),
     readFile(pki.servingCA, 'utf8'),
   ]);
-  const issuer = await startDevIssuer({ tls: { cert: servingCert, key: servingKey }, port: ISSUER_PORT });
+  const devDir = join(ROOT, '.dev');
+  const clientSecret = await ensureSecret(join(devDir, 'client-secret'));
+  await ensureSecret(join(devDir, 'cookie-secret'));
+  const issuer = await startDevIssuer({
+    tls: { cert: servingCert, key: servingKey },
+    port: ISSUER_PORT,
+    clients: [
+      {
+        client_id: 'kube-front-proxy',
+        client_secret: clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: ['https://127.0.0.1:8443/oauth2/callback'],
+      },
+    ],
+  });
   const upstream = await startDevUpstream({
     tls: { cert: await readFile(pki.upstreamCert, 'utf8'), key: await readFile(pki.upstreamKey, 'utf8') },
     clientCA: await readFile(pki.frontProxyCA, 'utf8'),
@@ -46,8 +63,6 @@ export async function runQuickstart(): Promise<number> {
     username: 'demo',
     password: 'demo',
   });
-  const devDir = join(ROOT, '.dev');
-  await mkdir(devDir, { recursive: true });
   const kubeconfig = join(devDir, 'kubeconfig');
   await writeFile(kubeconfig, kubeconfigYaml(proxy.url, pki.servingCA, login.idToken), { mode: 0o600 });
 
@@ -74,6 +89,11 @@ Without a token you get a 401 Status:
 
   curl --cacert ${rel(pki.servingCA)} ${proxy.url}/api
 
+In a browser (trust ${rel(pki.servingCA)}, or accept the warning), sign in as demo / demo:
+
+  ${proxy.url}/oauth2/kubeconfig     your identity and a kubeconfig to download
+  ${proxy.url}/debug/headers         the headers the upstream received for you
+
 The token expires in an hour; restart to get a new one. Ctrl-C stops everything.
 `);
 
@@ -84,6 +104,16 @@ The token expires in an hour; restart to get a new one. Ctrl-C stops everything.
   await proxy.close();
   await Promise.all([upstream.close(), issuer.close()]);
   return 0;
+}
+
+/** A random secret kept in `file` across runs (so a restart keeps browser sessions' cookies valid). */
+async function ensureSecret(file: string): Promise<string> {
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing) return existing.trim();
+  await mkdir(dirname(file), { recursive: true });
+  const secret = randomBytes(48).toString('base64');
+  await writeFile(file, secret, { mode: 0o600 });
+  return secret;
 }
 
 function kubeconfigYaml(server: string, caFile: string, token: string): string {

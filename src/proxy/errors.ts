@@ -16,6 +16,11 @@ export const proxyErrors = {
     reason: 'Forbidden',
     message: 'your identity contains characters that cannot be sent in a request header',
   },
+  CROSS_SITE_REQUEST: {
+    status: 403,
+    reason: 'Forbidden',
+    message: 'a request that changes state with a session cookie must come from this site (Origin or Referer)',
+  },
   BAD_REQUEST: { status: 400, reason: 'BadRequest', message: 'the request could not be understood by the proxy' },
   REQUEST_TIMEOUT: { status: 408, reason: 'Timeout', message: 'the request was not received in time' },
   HEADERS_TOO_LARGE: { status: 431, reason: 'BadRequest', message: 'the request head is larger than the proxy accepts' },
@@ -26,6 +31,7 @@ export const proxyErrors = {
   },
   UPSTREAM_BAD_RESPONSE: { status: 502, reason: 'InternalError', message: 'the API server connection failed' },
   UPSTREAM_TIMEOUT: { status: 504, reason: 'Timeout', message: 'the API server did not answer in time' },
+  SESSION_STORE_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', message: 'sessions cannot be checked right now; bearer tokens still work' },
   SHUTTING_DOWN: { status: 503, reason: 'ServiceUnavailable', message: 'the proxy is shutting down' },
   INTERNAL: { status: 500, reason: 'InternalError', message: 'internal error in the proxy' },
 } as const satisfies Record<string, { status: number; reason: string; message: string }>;

@@ -35,15 +35,18 @@ export interface HeaderRules {
   readonly identityNames: ReadonlySet<string>;
   /** Lower-cased extra prefixes. */
   readonly extraPrefixes: readonly string[];
+  /** The proxy's session cookie, removed from Cookie before forwarding. */
+  readonly sessionCookie: string | undefined;
 }
 
-export function headerRules(identityHeaders: IdentityHeadersConfig, allowImpersonation: boolean): HeaderRules {
+export function headerRules(identityHeaders: IdentityHeadersConfig, allowImpersonation: boolean, sessionCookie?: string): HeaderRules {
   const lower = (names: readonly string[]) => names.map((n) => n.toLowerCase());
   return {
     identityHeaders,
     allowImpersonation,
     identityNames: new Set([...lower(identityHeaders.user), ...lower(identityHeaders.group), ...lower(identityHeaders.uid)]),
     extraPrefixes: lower(identityHeaders.extraPrefix),
+    sessionCookie,
   };
 }
 
@@ -77,7 +80,8 @@ export type UpstreamHeaders =
  * 3. drop every identity header and extra-prefixed header, in any casing;
  * 4. drop Impersonate-* unless impersonation is allowed (callers refuse the
  *    request with 403 before this when it is not; dropping is the backstop);
- * 5. add X-Forwarded-*, Audit-ID, Upgrade, then the identity.
+ * 5. remove our session cookie from Cookie (the upstream never sees it);
+ * 6. add X-Forwarded-*, Audit-ID, Upgrade, then the identity.
  */
 export function upstreamHeaders(
   rawHeaders: readonly string[],
@@ -93,6 +97,11 @@ export function upstreamHeaders(
     if (ALWAYS_DROPPED.has(lower) || connectionListed.has(lower) || lower.startsWith('proxy-')) continue;
     if (rules.identityNames.has(lower) || rules.extraPrefixes.some((p) => lower.startsWith(p))) continue;
     if (!rules.allowImpersonation && lower.startsWith(IMPERSONATE_PREFIX)) continue;
+    if (lower === 'cookie' && rules.sessionCookie) {
+      const rest = withoutCookie(rawHeaders[i + 1]!, rules.sessionCookie);
+      if (rest) out.push(name, rest);
+      continue;
+    }
     out.push(name, rawHeaders[i + 1]!);
   }
 
@@ -105,6 +114,18 @@ export function upstreamHeaders(
   if (!identityLines.ok) return { ok: false, problem: 'identity_not_representable', field: identityLines.field };
   out.push(...identityLines.lines);
   return { ok: true, headers: out };
+}
+
+/** A Cookie header without the named cookie (every occurrence of it). */
+function withoutCookie(header: string, name: string): string {
+  return header
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => {
+      const eq = pair.indexOf('=');
+      return pair !== '' && (eq < 0 ? pair : pair.slice(0, eq).trimEnd()) !== name;
+    })
+    .join('; ');
 }
 
 /** Lower-cased names listed in every Connection header line. */

@@ -1,6 +1,6 @@
 // Audit lines must parse as nginx "combined" (what log tooling expects), with our fields after it.
 import t from 'tap';
-import { formatCombined, formatJson, timeLocal, type AuditRecord } from '../../src/audit/format.js';
+import { formatCombined, formatJson, redactTarget, timeLocal, type AuditRecord } from '../../src/audit/format.js';
 
 /** nginx combined, as log parsers (goaccess, fluent-bit's nginx parser) match it, then key=value fields. */
 const COMBINED =
@@ -77,6 +77,13 @@ t.test('hostile values cannot break the line apart', async (t) => {
   t.equal(m.groups!.user, 'eve\\x20\\x22admin\\x22\\x20x');
   t.equal(m.groups!.request, 'GET /x\\x22y\\x5Cz\\x0A HTTP/1.1');
   t.equal(m.groups!.ua, 'ua\\x22\\x01');
+});
+
+t.test('credentials in the query never reach the line', async (t) => {
+  t.equal(redactTarget('/oauth2/callback?code=abc123&state=xyz&iss=https%3A%2F%2Fidp'), '/oauth2/callback?code=[redacted]&state=[redacted]&iss=https%3A%2F%2Fidp');
+  t.equal(redactTarget('/api?access_token=eyJ.x.y'), '/api?access_token=[redacted]');
+  t.equal(redactTarget('/api/v1/pods?labelSelector=code%3Dx&watch=1'), '/api/v1/pods?labelSelector=code%3Dx&watch=1', 'only whole parameter names');
+  t.equal(redactTarget('/codes/x'), '/codes/x');
 });
 
 t.test('json carries the same facts', async (t) => {

@@ -4,7 +4,10 @@
  * dev upstream that authenticates like kube-apiserver's requestheader
  * authenticator, and the proxy itself.
  */
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { Agent, request } from 'undici';
@@ -31,6 +34,8 @@ export interface Stack {
   readonly pki: DevPki;
   readonly servingCA: string;
   readonly issuer: DevIssuer;
+  /** Restarts the issuer on its port with its keys; it forgets every grant and session. */
+  restartIssuer(): Promise<void>;
   readonly upstream: DevUpstream;
   readonly proxy: RunningProxy;
   /** An undici agent that trusts the proxy's serving CA. */
@@ -57,13 +62,53 @@ export interface StackOptions {
   logger?: Logger;
   /** Runs after the dev servers start and before the proxy does (e.g. to copy certificate files). */
   beforeProxy?: (pki: DevPki) => Promise<void>;
+  /**
+   * Browser login: registers a confidential client `kube-front-proxy` at the
+   * issuer and configures authentication.session for it (memory store unless
+   * `redisURL` is given). The proxy then listens on a fixed free port, since the
+   * callback URL must be registered before it starts.
+   */
+  login?: { redisURL?: string; dir: string; port?: number };
+  /** The issuer's id_token lifetime in seconds (default 3600). */
+  idTokenTTL?: number;
+}
+
+/** The confidential client the proxy logs browsers in with, in login stacks. */
+export const PROXY_CLIENT = { id: 'kube-front-proxy', secret: 'proxy-client-secret-for-tests-only' };
+
+/** A loopback port with nothing listening on it right now. */
+export async function freePort(): Promise<number> {
+  const server = createNetServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 export async function startStack(t: Teardown, options: StackOptions = {}): Promise<Stack> {
   const pki = await devPki();
   const pem = (file: string) => readFile(file, 'utf8');
   const servingCA = await pem(pki.servingCA);
-  const issuer = await startDevIssuer({ tls: { cert: await pem(pki.servingCert), key: await pem(pki.servingKey) } });
+  const loginPort = options.login ? (options.login.port ?? (await freePort())) : 0;
+  const proxyOrigin = `https://127.0.0.1:${loginPort}`;
+  const issuerOptions = {
+    tls: { cert: await pem(pki.servingCert), key: await pem(pki.servingKey) },
+    ...(options.idTokenTTL ? { idTokenTTL: options.idTokenTTL } : {}),
+    clients: options.login
+      ? [
+          {
+            client_id: PROXY_CLIENT.id,
+            client_secret: PROXY_CLIENT.secret,
+            token_endpoint_auth_method: 'client_secret_basic',
+            grant_types: ['authorization_code', 'refresh_token'],
+            response_types: ['code'],
+            redirect_uris: [`${proxyOrigin}/oauth2/callback`],
+            post_logout_redirect_uris: [`${proxyOrigin}/`],
+          },
+        ]
+      : [],
+  };
+  let issuer = await startDevIssuer(issuerOptions);
   t.teardown(() => issuer.close());
   const upstream = await startDevUpstream({
     tls: { cert: await pem(pki.upstreamCert), key: await pem(pki.upstreamKey) },
@@ -71,9 +116,10 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
   });
   t.teardown(() => upstream.close());
 
+  const session = options.login && (await loginConfig(options.login, issuer.url, proxyOrigin, pki));
   const base: ConfigInput = {
     listen: {
-      address: '127.0.0.1:0',
+      address: `127.0.0.1:${loginPort}`,
       healthAddress: '127.0.0.1:0',
       tls: { certFile: pki.servingCert, keyFile: pki.servingKey },
     },
@@ -86,7 +132,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
     authentication: {
       jwt: [
         {
-          issuer: { url: issuer.url, audiences: ['kubernetes'], certificateAuthorityFile: pki.servingCA },
+          issuer: { url: issuer.url, audiences: session ? ['kubernetes', PROXY_CLIENT.id] : ['kubernetes'], certificateAuthorityFile: pki.servingCA },
           claimMappings: {
             username: { claim: 'email', prefix: '' },
             groups: { claim: 'groups', prefix: 'oidc:' },
@@ -94,6 +140,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
           },
         },
       ],
+      ...(session ? { session } : {}),
     },
     audit: { path: '-', format: 'combined' },
   };
@@ -119,7 +166,13 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
   return {
     pki,
     servingCA,
-    issuer,
+    get issuer() {
+      return issuer;
+    },
+    restartIssuer: async () => {
+      await issuer.close();
+      issuer = await startDevIssuer({ ...issuerOptions, port: issuer.port, jwks: issuer.jwks });
+    },
     upstream,
     proxy,
     client,
@@ -153,6 +206,20 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
     },
     fetch: send(proxy.url, client),
     direct: send(upstream.url, upstreamClient),
+  };
+}
+
+/** authentication.session for a login stack: secrets written to files in `dir`. */
+async function loginConfig(login: NonNullable<StackOptions['login']>, issuerURL: string, proxyOrigin: string, pki: DevPki) {
+  const clientSecretFile = join(login.dir, 'client-secret');
+  const cookieSecretFile = join(login.dir, 'cookie-secret');
+  await writeFile(clientSecretFile, PROXY_CLIENT.secret);
+  await writeFile(cookieSecretFile, randomBytes(48).toString('base64'));
+  return {
+    oidc: { issuerURL, clientID: PROXY_CLIENT.id, clientSecretFile, redirectURL: `${proxyOrigin}/oauth2/callback`, scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'] },
+    cookie: { secretFile: cookieSecretFile },
+    store: login.redisURL ? { type: 'redis' as const, redis: { url: login.redisURL } } : { type: 'memory' as const },
+    kubeconfig: { certificateAuthorityFile: pki.servingCA, kubeloginClientID: 'kubernetes' },
   };
 }
 

@@ -147,3 +147,11 @@ t.test('extra keys are percent-encoded as client-go does', async (t) => {
   t.equal(encodeExtraKey('clé'), 'cl%C3%A9', 'non-ASCII: each UTF-8 byte');
   t.equal(encodeExtraKey("!#$&'*+-.^_`|~09azAZ"), "!#$&'*+-.^_`|~09azAZ", 'token characters stay');
 });
+
+t.test('the session cookie is removed from Cookie; other cookies pass', async (t) => {
+  const withSession = headerRules(names, false, '_kfp_session');
+  const ls = lines(['Cookie', '_kfp_session=s%3Aabc.sig; app=1', 'cookie', 'x=2;_kfp_session=again ; y=3', 'Cookie', '_kfp_session=only'], alice, withSession);
+  t.same(values(ls, 'cookie'), ['app=1', 'x=2; y=3'], 'every occurrence removed; an emptied header dropped');
+  t.same(values(lines(['Cookie', '_kfp_session_other=1'], alice, withSession), 'cookie'), ['_kfp_session_other=1'], 'only the exact name');
+  t.same(values(lines(['Cookie', '_kfp_session=1']), 'cookie'), ['_kfp_session=1'], 'untouched without browser login');
+});

@@ -1,0 +1,87 @@
+/**
+ * The browser session cookie as a credential. The session holds the tokens of
+ * a login; its identity is its id_token verified and mapped by the jwt[] entry
+ * of the same issuer, so a session and a bearer token of one person map alike.
+ * Tokens are refreshed shortly before the id_token expires, by one replica at
+ * a time; a failed refresh ends the session.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SessionConfig } from '../config/schema.js';
+import { refresh, type OidcClient } from '../login/oidc-client.js';
+import { destroySession, loadSession, reloadSession, saveSession, type SessionMiddleware, type SessionRequest } from '../login/session.js';
+import type { SessionBackend } from '../login/store/types.js';
+import type { Logger } from '../observe/logger.js';
+import { absent, rejected, type AuthOutcome, type TokenAuthenticator } from './identity.js';
+
+export interface SessionAuthenticatorDeps {
+  readonly config: SessionConfig;
+  readonly middleware: SessionMiddleware;
+  readonly backend: SessionBackend;
+  /** Undefined until discovery of the provider has succeeded. */
+  readonly client: () => OidcClient | undefined;
+  readonly tokens: TokenAuthenticator;
+  readonly logger: Logger;
+}
+
+export type SessionAuthenticator = (req: IncomingMessage, res: ServerResponse) => Promise<AuthOutcome>;
+
+export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): SessionAuthenticator {
+  const { config, backend, logger } = deps;
+
+  /**
+   * Refreshes under the cluster-wide lock; false when the session must end.
+   * express-session's reload() replaces req.session, so it is read afresh after each.
+   */
+  async function refreshed(req: SessionRequest): Promise<boolean> {
+    const result = await backend.withRefreshLock(req.sessionID!, async () => {
+      // Another replica may have refreshed while we waited for the lock.
+      await reloadSession(req.session!);
+      const s = req.session!;
+      if (!s.tokens || !needsRefresh(s.tokens.expiresAt)) return true;
+      const client = deps.client();
+      if (!s.tokens.refreshToken || !client) return false;
+      try {
+        const next = await refresh(client, s.tokens.refreshToken);
+        s.tokens = { idToken: next.idToken, ...(next.refreshToken ? { refreshToken: next.refreshToken } : {}), expiresAt: next.expiresAt };
+        await saveSession(s);
+        return true;
+      } catch (err) {
+        logger.info({ err: (err as Error).message }, 'session refresh failed; ending the session');
+        return false;
+      }
+    });
+    // Lock not had in time: the holder is refreshing; use what the store has now.
+    if (result === undefined) await reloadSession(req.session!);
+    const tokens = req.session?.tokens;
+    return result ?? Boolean(tokens && tokens.expiresAt > Date.now());
+  }
+
+  const needsRefresh = (expiresAt: number) => expiresAt - Date.now() < config.refreshBefore;
+
+  return async (req, res) => {
+    if (!backend.healthy()) return { kind: 'unavailable' };
+    let sreq: SessionRequest;
+    try {
+      sreq = await loadSession(deps.middleware, req, res);
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'session store unavailable');
+      return { kind: 'unavailable' };
+    }
+    const s = sreq.session;
+    // A forged, tampered or expired cookie yields a fresh, empty session.
+    if (!s?.tokens || !s.createdAt) return absent;
+    if (Date.now() > s.createdAt + config.cookie.maxAge) {
+      await destroySession(s).catch(() => {});
+      return rejected('session_expired');
+    }
+    if (needsRefresh(s.tokens.expiresAt) && !(await refreshed(sreq).catch(() => false))) {
+      await destroySession(sreq.session!).catch(() => {});
+      return rejected('session_refresh_failed');
+    }
+    const idToken = sreq.session?.tokens?.idToken;
+    if (!idToken) return absent;
+    const outcome = await deps.tokens.authenticateToken(idToken);
+    if (outcome.kind !== 'authenticated') return outcome;
+    return { kind: 'authenticated', identity: { ...outcome.identity, authMethod: 'session' } };
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Browser single sign-on, assembled from config: the session store, the
+ * OpenID Connect client (discovered in the background, retried until it
+ * works), the session authenticator and the login routes.
+ */
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type express from 'express';
+import type { TokenAuthenticator } from '../authn/identity.js';
+import { JwksCache } from '../authn/jwt/jwks.js';
+import type { SessionSource } from '../authn/request-authenticator.js';
+import { createSessionAuthenticator } from '../authn/session-authenticator.js';
+import type { Config, SessionConfig } from '../config/schema.js';
+import type { Logger } from '../observe/logger.js';
+import { createLogoutTokenVerifier } from './backchannel.js';
+import { discoverClient, providerAgent, type OidcClient } from './oidc-client.js';
+import { createLoginRoutes } from './routes.js';
+import { readLoginSecrets } from './secrets.js';
+import { createSessionMiddleware, hasSessionCookie } from './session.js';
+import { createMemoryBackend } from './store/memory.js';
+import { createRedisBackend } from './store/redis.js';
+import type { SessionBackend } from './store/types.js';
+
+export interface Login {
+  readonly prefix: string;
+  readonly routes: express.Express;
+  readonly session: SessionSource;
+  readonly cookieName: string;
+  /** True for the login routes' own paths. */
+  isLoginPath(path: string): boolean;
+  notReady(): string[];
+  close(): Promise<void>;
+}
+
+const RETRY_MAX_MS = 10_000;
+
+export async function createLogin(config: Config, tokens: TokenAuthenticator, logger: Logger): Promise<Login> {
+  const session = config.authentication.session as SessionConfig;
+  const log = logger.child({ component: 'login' });
+  const jwtEntry = config.authentication.jwt.find((j) => j.issuer.url === session.oidc.issuerURL)!;
+  const secrets = readLoginSecrets(session);
+  const backend = await createBackend(session, log);
+  const middleware = createSessionMiddleware(session, backend, secrets.cookieSecrets);
+  const agent = await providerAgent(session.oidc.certificateAuthorityFile ?? jwtEntry.issuer.certificateAuthorityFile);
+  const abort = new AbortController();
+
+  let client: OidcClient | undefined;
+  let jwks: JwksCache | undefined;
+  const discovering = (async () => {
+    for (let attempt = 1, delay = 250; !abort.signal.aborted; attempt++, delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      try {
+        const discovered = await discoverClient(session.oidc, secrets.clientSecret, agent);
+        const keys = new JwksCache({
+          url: discovered.serverMetadata().jwks_uri!,
+          dispatcher: agent,
+          refetchIntervalMs: jwtEntry.jwksRefetchInterval,
+          logger: log,
+          signal: abort.signal,
+        });
+        await keys.load();
+        [client, jwks] = [discovered, keys];
+        log.info({ issuer: session.oidc.issuerURL, attempt }, 'login provider ready');
+        return;
+      } catch (err) {
+        log.warn({ issuer: session.oidc.issuerURL, attempt, retryInMs: delay, err: (err as Error).message }, 'login provider discovery failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  })();
+
+  const authenticateSession = createSessionAuthenticator({ config: session, middleware, backend, client: () => client, tokens, logger: log });
+  const routes = createLoginRoutes({
+    config: session,
+    middleware,
+    backend,
+    client: () => client,
+    tokens,
+    authenticateSession,
+    logoutTokens: createLogoutTokenVerifier(session.oidc.issuerURL, session.oidc.clientID, () => jwks?.getKey),
+    kubeconfigCA: session.kubeconfig.certificateAuthorityFile ? await readFile(session.kubeconfig.certificateAuthorityFile, 'utf8') : undefined,
+    logger: log,
+  });
+
+  const prefix = session.pathPrefix;
+  return {
+    prefix,
+    routes,
+    cookieName: session.cookie.name,
+    session: { present: (req: IncomingMessage) => hasSessionCookie(req, session.cookie.name), authenticate: authenticateSession },
+    isLoginPath: (path) => path === prefix || path.startsWith(`${prefix}/`),
+    notReady: () => [...(client ? [] : ['login provider (discovery not done yet)']), ...(backend.healthy() ? [] : ['session store'])],
+    close: async () => {
+      abort.abort();
+      await discovering;
+      await Promise.all([backend.close(), agent.close()]);
+    },
+  };
+}
+
+function createBackend(session: SessionConfig, logger: Logger): Promise<SessionBackend> | SessionBackend {
+  const { store, cookie } = session;
+  return store.type === 'redis'
+    ? createRedisBackend({ url: store.redis.url, keyPrefix: store.redis.keyPrefix, idleTimeoutMs: cookie.idleTimeout, maxAgeMs: cookie.maxAge, logger })
+    : createMemoryBackend({ maxEntries: store.maxEntries, idleTimeoutMs: cookie.idleTimeout });
+}

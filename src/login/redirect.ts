@@ -1,0 +1,24 @@
+/**
+ * Where a login may send the browser back to (`rd=`): a same-origin relative
+ * path, or an absolute https URL whose host is on the allow-list. Everything
+ * else falls back to "/", so the login can never be an open redirect.
+ */
+
+/** Returns a safe target for `rd`, or "/" when it is not one. */
+export function safeRedirect(rd: unknown, allowedHosts: readonly string[]): string {
+  if (typeof rd !== 'string' || rd.length === 0 || rd.length > 4096) return '/';
+  // Browsers treat "\" as "/" and drop tabs and newlines in URLs: "/\evil.com" and
+  // "/\t/evil.com" would both leave the site. Refuse anything of the kind outright.
+  if (/[\\\u0000-\u001f\u007f]/.test(rd)) return '/';
+  if (rd.startsWith('/')) {
+    // "//evil.com" is protocol-relative: another host.
+    if (rd.startsWith('//')) return '/';
+    // Parsed against a placeholder origin, a same-origin path must stay on it.
+    const url = new URL(rd, 'https://same-origin.invalid');
+    return url.origin === 'https://same-origin.invalid' ? `${url.pathname}${url.search}${url.hash}` : '/';
+  }
+  if (!URL.canParse(rd)) return '/';
+  const url = new URL(rd);
+  if (url.protocol !== 'https:' || url.username || url.password) return '/';
+  return allowedHosts.includes(url.host) || allowedHosts.includes(url.hostname) ? url.href : '/';
+}

@@ -1,0 +1,63 @@
+/**
+ * express-session, configured once for both users of it: the login routes,
+ * and the session authenticator on proxied requests. The cookie is always
+ * HttpOnly, Secure and SameSite=Lax; its id is signed with the cookie secret.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import session, { type Session, type SessionData } from 'express-session';
+import type { SessionConfig } from '../config/schema.js';
+import type { PendingLogin } from './oidc-client.js';
+import type { SessionBackend } from './store/types.js';
+
+declare module 'express-session' {
+  interface SessionData {
+    /** Between /start and /callback. */
+    pending: PendingLogin;
+    /** After login. */
+    tokens: { idToken: string; refreshToken?: string; expiresAt: number };
+    /** Epoch ms of the login, for the absolute lifetime. */
+    createdAt: number;
+  }
+}
+
+export type SessionRequest = IncomingMessage & { session?: Session & Partial<SessionData>; sessionID?: string };
+export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+export function createSessionMiddleware(config: SessionConfig, backend: SessionBackend, secrets: string[]): SessionMiddleware {
+  return session({
+    name: config.cookie.name,
+    secret: secrets,
+    store: backend.store,
+    resave: false,
+    // No cookie for a visitor until a login starts.
+    saveUninitialized: false,
+    rolling: false,
+    // Our listener is TLS itself; express-session must not look for a proxy's X-Forwarded-Proto.
+    proxy: false,
+    cookie: {
+      httpOnly: true,
+      secure: true,
+      sameSite: 'lax',
+      path: '/',
+      ...(config.cookie.domain ? { domain: config.cookie.domain } : {}),
+      maxAge: config.cookie.maxAge,
+    },
+  }) as unknown as SessionMiddleware;
+}
+
+/** Runs the middleware as a promise: the session (possibly new and empty) is on req afterwards. */
+export function loadSession(middleware: SessionMiddleware, req: IncomingMessage, res: ServerResponse): Promise<SessionRequest> {
+  return new Promise((resolve, reject) => middleware(req, res, (err) => (err ? reject(err) : resolve(req as SessionRequest))));
+}
+
+export const saveSession = (s: Session) => new Promise<void>((resolve, reject) => s.save((err) => (err ? reject(err) : resolve())));
+export const reloadSession = (s: Session) => new Promise<void>((resolve, reject) => s.reload((err) => (err ? reject(err) : resolve())));
+export const destroySession = (s: Session) => new Promise<void>((resolve, reject) => s.destroy((err) => (err ? reject(err) : resolve())));
+export const regenerateSession = (s: Session) => new Promise<void>((resolve, reject) => s.regenerate((err) => (err ? reject(err) : resolve())));
+
+/** Whether the request carries a cookie by our session's name (signed or not; the middleware checks). */
+export function hasSessionCookie(req: IncomingMessage, name: string): boolean {
+  const header = req.headers.cookie;
+  if (!header) return false;
+  return header.split(';').some((part) => part.trimStart().startsWith(`${name}=`));
+}

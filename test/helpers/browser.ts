@@ -1,0 +1,48 @@
+/**
+ * A real headless Chromium (Debian's package, installed by .ci/run) driven by
+ * playwright-core. The dev CA is not in Chromium's store, so the context
+ * ignores certificate errors: the tests are about login, not TLS trust.
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export async function launchBrowser(t: Teardown): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.teardown(() => browser.close());
+  return browser;
+}
+
+export async function newContext(browser: Browser, t: Teardown): Promise<BrowserContext> {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  t.teardown(() => context.close());
+  return context;
+}
+
+/** Fills the dev issuer's login form. */
+export async function signInAtIssuer(page: import('playwright-core').Page, username = 'demo', password = 'demo'): Promise<void> {
+  await page.fill('input[name=login]', username);
+  await page.fill('input[name=password]', password);
+  await page.click('button[type=submit]');
+}
+
+/** Logs `context` in through the proxy's login with a real page; returns the session cookie value. */
+export async function browserLogin(context: BrowserContext, proxyURL: string, cookieName = '_kfp_session'): Promise<string> {
+  const page = await context.newPage();
+  await page.goto(`${proxyURL}/oauth2/start?rd=/oauth2/userinfo`);
+  await signInAtIssuer(page);
+  await page.waitForURL(`${proxyURL}/oauth2/userinfo`);
+  await page.close();
+  const cookie = (await context.cookies()).find((c) => c.name === cookieName);
+  if (!cookie) throw new Error('no session cookie after login');
+  return cookie.value;
+}
