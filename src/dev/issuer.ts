@@ -176,6 +176,10 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     // OIDC rule that offline_access needs prompt=consent would otherwise deny
     // them to kubelogin and to the proxy's own login, which do not send it.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // Every refresh rotates the refresh token, and using a rotated one again revokes
+    // the whole grant (as Okta, Entra ID and Auth0 do with rotation on): the strict
+    // case the proxy's shared refresh lock exists for.
+    rotateRefreshToken: () => true,
     features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource } },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { Agent, request } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
-import type { ConfigInput } from '../../src/config/schema.js';
+import type { Config, ConfigInput } from '../../src/config/schema.js';
 import { startDevIssuer, type DevIssuer } from '../../src/dev/issuer.js';
 import { loginWithPassword } from '../../src/dev/login-client.js';
 import { ensureDevPki, type DevPki } from '../../src/dev/pki.js';
@@ -38,6 +38,8 @@ export interface Stack {
   restartIssuer(): Promise<void>;
   readonly upstream: DevUpstream;
   readonly proxy: RunningProxy;
+  /** The proxy's validated configuration, to start more replicas of it. */
+  readonly config: Config;
   /** An undici agent that trusts the proxy's serving CA. */
   readonly client: Agent;
   /** A real id_token for a user of the issuer, through the authorization-code flow. */
@@ -175,6 +177,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
     },
     upstream,
     proxy,
+    config,
     client,
     login: async (username = 'demo', password = 'demo') =>
       (
