@@ -13,7 +13,7 @@ import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { Agent, request } from 'undici';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config, ConfigInput } from '../../src/config/schema.js';
-import { startDevIssuer, type DevIssuer } from '../../src/dev/issuer.js';
+import { startDevIssuer, type DevIssuer, type DevIssuerOptions } from '../../src/dev/issuer.js';
 import { loginWithPassword } from '../../src/dev/login-client.js';
 import { ensureDevPki, type DevPki } from '../../src/dev/pki.js';
 import { startDevUpstream, type DevUpstream } from '../../src/dev/upstream.js';
@@ -93,7 +93,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
   const servingCA = await pem(pki.servingCA);
   const loginPort = options.login ? (options.login.port ?? (await freePort())) : 0;
   const proxyOrigin = `https://127.0.0.1:${loginPort}`;
-  const issuerOptions = {
+  const issuerOptions: DevIssuerOptions = {
     tls: { cert: await pem(pki.servingCert), key: await pem(pki.servingKey) },
     ...(options.idTokenTTL ? { idTokenTTL: options.idTokenTTL } : {}),
     clients: options.login
