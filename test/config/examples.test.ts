@@ -35,3 +35,16 @@ t.test('config/kube-apiserver.yaml is valid and uses kubeadm front-proxy-client'
   t.equal(config.upstream.clientKeyFile, '/etc/kubernetes/pki/front-proxy-client.key');
   t.equal(config.authentication.jwt.length, 1);
 });
+
+t.test('every example in config/ is valid', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const files = readdirSync(CONFIG_DIR).filter((f) => f.endsWith('.yaml'));
+  t.ok(files.includes('sso-gateway.yaml'));
+  for (const file of files) t.doesNotThrow(() => load(file), file);
+});
+
+t.test('config/sso-gateway.yaml fronts a loopback web app with browser login over Redis', async (t) => {
+  const config = load('sso-gateway.yaml');
+  t.equal(config.upstream.url, 'http://127.0.0.1:3000');
+  t.match(config.authentication.session, { store: { type: 'redis' }, cookie: { domain: '.example.com' } });
+});
