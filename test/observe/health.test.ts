@@ -1,20 +1,11 @@
 // /healthz, /readyz and /metrics: the proxy starts while an issuer is down, says so on
 // /readyz, keeps serving tokens of the issuers it has, and becomes ready when the issuer appears.
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import t from 'tap';
 import { request } from 'undici';
 import { startDevIssuer } from '../../src/dev/issuer.js';
-import { devPki, startStack, untilReady } from '../helpers/stack.js';
+import { devPki, freePort, startStack, untilReady } from '../helpers/stack.js';
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const get = async (url: string) => {
   const res = await request(url);

@@ -2,22 +2,14 @@
 // and long-running requests are not cut by the timeouts meant for short ones.
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import t from 'tap';
-import { startStack, untilReady, devPki } from '../helpers/stack.js';
+import { devPki, freePort, startStack, untilReady } from '../helpers/stack.js';
 
-/** A port with nothing listening on it. */
-async function closedPort(): Promise<number> {
-  const server = createNetServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 t.test('upstream refuses connections: 503', async (t) => {
-  const port = await closedPort();
+  const port = await freePort();
   const stack = await startStack(t, { configure: (c) => ({ ...c, upstream: { ...c.upstream, url: `https://127.0.0.1:${port}` } }) });
   await untilReady(stack.proxy);
   const res = await stack.fetch('/api', { headers: { authorization: `Bearer ${await stack.mint()}` } });
