@@ -2,12 +2,14 @@
 /**
  * Entry point: arguments → config → start. The help text is the flag reference.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
 import { createLogger } from './observe/logger.js';
 import { startProxy, type RunningProxy } from './server.js';
+import { runPrimary, serveWorkerQueries, workerCount } from './workers.js';
 
 const HELP = `kube-front-proxy: an authenticating front proxy for kube-apiserver.
 
@@ -67,8 +69,16 @@ async function main(argv: string[]): Promise<number> {
   if (values['check-config']) return print(`${values.config}: configuration is valid`, 0);
 
   const logger = createLogger(values['log-level'] ?? config.log.level);
-  const proxy = await startProxy(config, logger);
+  const workers = workerCount(config);
+  if (workers > 1 && cluster.isPrimary) {
+    await runPrimary(config, workers, logger);
+    return 0;
+  }
+  const proxy = await startProxy(config, logger, { healthServer: !cluster.isWorker });
+  if (cluster.isWorker) serveWorkerQueries(proxy);
   await stopOnSignal(proxy);
+  // The IPC channel to the primary would keep a drained worker alive.
+  if (cluster.isWorker) process.disconnect();
   return 0;
 }
 

@@ -36,7 +36,16 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(config: Config, logger: Logger = createLogger(config.log.level)): Promise<RunningProxy> {
+export interface StartOptions {
+  /** Serve /healthz, /readyz and /metrics on listen.healthAddress (a cluster worker leaves that to the primary). */
+  readonly healthServer?: boolean;
+}
+
+export async function startProxy(
+  config: Config,
+  logger: Logger = createLogger(config.log.level),
+  options: StartOptions = {},
+): Promise<RunningProxy> {
   const { listen } = config;
   const tokens = createJwtAuthenticator(config.authentication.jwt, {
     logger,
@@ -92,10 +101,10 @@ export async function startProxy(config: Config, logger: Logger = createLogger(c
   });
 
   const notReady = () => [...(tokens.ready() ? [] : ['jwt issuers (discovery or keys not loaded yet)']), ...(login?.notReady() ?? [])];
-  const health = createHealthServer({ notReady }, metrics.registry);
+  const health = options.healthServer === false ? undefined : createHealthServer({ notReady }, metrics.registry);
 
   const url = `https://${await listenOn(server, listen.address)}`;
-  const healthURL = `http://${await listenOn(health, listen.healthAddress)}`;
+  const healthURL = health ? `http://${await listenOn(health, listen.healthAddress)}` : '';
   logger.info({ url, healthURL, upstream: config.upstream.url }, 'kube-front-proxy listening');
 
   let closing: Promise<void> | undefined;
@@ -113,14 +122,15 @@ export async function startProxy(config: Config, logger: Logger = createLogger(c
         open.closeAll();
         server.closeAllConnections();
         await stopped;
-        await Promise.all([upstream.close(), tokens.close(), login?.close(), new Promise((resolve) => health.close(resolve))]);
+        await Promise.all([upstream.close(), tokens.close(), login?.close(), new Promise((resolve) => (health ? health.close(resolve) : resolve(undefined)))]);
         await audit.close();
         logger.info('kube-front-proxy stopped');
       })()),
   };
 }
 
-async function listenOn(server: Server | HttpServer, address: string): Promise<string> {
+/** Listens on "host:port" and returns the bound "host:port" (port 0 resolved). */
+export async function listenOn(server: Server | HttpServer, address: string): Promise<string> {
   const split = address.lastIndexOf(':');
   const host = address.slice(0, split).replace(/^\[|\]$/g, '');
   server.listen(Number(address.slice(split + 1)), host || undefined);

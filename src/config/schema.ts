@@ -52,6 +52,15 @@ const listen = z
     shutdownGracePeriod: duration
       .prefault('30s')
       .describe('On SIGTERM: how long short requests may finish before watches and tunnels are closed.'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        'Worker processes sharing the listener. Unset: one per core, or 1 when browser sessions use the memory store (each process would have its own sessions; use store.type redis to run several).',
+      ),
   })
   .superRefine(
     (l, ctx) => {

@@ -3,14 +3,19 @@
  * /readyz (certificates loaded and every issuer discovered) and /metrics.
  */
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
 
 export interface Readiness {
   /** Names of what is not ready yet; empty when ready. */
   notReady(): string[];
 }
 
-export function createHealthServer(readiness: Readiness, registry: Registry): Server {
+/** Where /metrics comes from: one registry, or the cluster aggregate. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
+export function createHealthServer(readiness: Readiness, registry: MetricsSource): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
