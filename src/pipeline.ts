@@ -72,9 +72,24 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return result.ok ? result.headers : 'IDENTITY_NOT_REPRESENTABLE';
   }
 
+  let lastRefusalLog = 0;
   function finish(ctx: RequestContext): void {
     deps.audit.record(ctx);
     metrics.requestDone(ctx);
+    // We forward only requests we authenticated, so an upstream 401 means it does not trust
+    // our identity headers: a misconfiguration every user would otherwise see as a login loop.
+    if (ctx.identity && ctx.upstreamStatus === 401) {
+      metrics.upstreamError('UPSTREAM_REFUSED_IDENTITY');
+      if (Date.now() - lastRefusalLog > 10_000) {
+        lastRefusalLog = Date.now();
+        logger.error(
+          { requestId: ctx.id },
+          'the upstream answered 401 to an authenticated request: kube-apiserver does not accept the proxy\'s identity headers. ' +
+            'Check that upstream.clientCertFile is signed by its --requestheader-client-ca-file, that the certificate\'s CN is in ' +
+            '--requestheader-allowed-names, and that --requestheader-username-headers matches upstream.identityHeaders.user',
+        );
+      }
+    }
   }
 
   const upstreamFailed = (ctx: RequestContext, err: Error) => {
