@@ -41,17 +41,19 @@ export function tunnel(
   const finish = () => {
     if (closed) return;
     closed = true;
+    clearTimeout(timer);
     client.destroy();
     server.destroy();
     options.onClose();
   };
-
-  const timer = setTimeout(() => fail(Object.assign(new Error('upstream did not answer the upgrade'), { code: 'ETIMEDOUT' })), options.responseTimeout);
   const fail = (err: Error) => {
-    clearTimeout(timer);
     if (!answered && !closed) options.onError(upstreamErrorCode(err), err);
     finish();
   };
+  const timer = setTimeout(
+    () => fail(Object.assign(new Error('upstream did not answer the upgrade'), { code: 'ETIMEDOUT' })),
+    options.responseTimeout,
+  );
 
   server.once(upstream.secure ? 'secureConnect' : 'connect', () => {
     server.write(requestHead(req, upstream.hostHeader, headers));
