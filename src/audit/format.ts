@@ -66,7 +66,11 @@ export function auditRecord(ctx: RequestContext): AuditRecord {
  * ASCII become \xHH. We also escape the space in unquoted fields, and the
  * comma inside a group name, so that every line splits unambiguously.
  */
+/** Printable ASCII without '"' or '\\': the usual case, which needs no escaping. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function escape(value: string, extra?: RegExp): string {
+  if (PLAIN.test(value) && !(extra && extra.test(value))) return value;
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
     const ch = String.fromCharCode(byte);

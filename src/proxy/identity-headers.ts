@@ -31,7 +31,8 @@ const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
  * Header values travel as bytes; Go reads them as UTF-8. Node and undici write
  * header strings as latin1, so hand them the UTF-8 bytes one char per byte.
  */
-const asHeaderBytes = (value: string): string => Buffer.from(value, 'utf8').toString('latin1');
+const asHeaderBytes = (value: string): string =>
+  /^[\x00-\x7f]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
 
 export type IdentityHeaderLines = { ok: true; lines: string[] } | { ok: false; field: string };
 
