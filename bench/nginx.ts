@@ -1,0 +1,117 @@
+/**
+ * nginx as the floor a user could pick instead: Debian's package, configured
+ * here as a TLS-terminating reverse proxy with the same client certificate to
+ * the upstream, the same static identity headers, and no authentication.
+ * It runs in the foreground from a prefix of its own (pid file, logs, temp
+ * folders), so it never touches /etc/nginx or a system instance.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface NginxSetup {
+  /** Folder of its own: nginx.conf, nginx.pid, error.log, access.log, temp folders. */
+  readonly prefix: string;
+  readonly port: number;
+  readonly upstreamPort: number;
+  readonly servingCert: string;
+  readonly servingKey: string;
+  readonly upstreamCA: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  /** Header lines [name, value, …] set on every upstream request: the identity the proxy would send. */
+  readonly identityHeaders: readonly string[];
+  /** Open-file limit of each worker; every watch holds two (client and upstream). */
+  readonly maxFiles: number;
+}
+
+/** `nginx -v` (nginx prints it on stderr), or undefined when nginx is not installed. */
+export function nginxVersion(): string | undefined {
+  const run = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  if (run.error || run.status !== 0) return undefined;
+  return run.stderr.trim().replace(/^nginx version:\s*/, '');
+}
+
+/** Writes the prefix folder and its nginx.conf; returns the nginx command line. */
+export function prepareNginx(setup: NginxSetup): { command: string; args: string[] } {
+  for (const dir of ['', 'temp']) mkdirSync(join(setup.prefix, dir), { recursive: true });
+  const quote = (value: string) => {
+    if (/["\\$\x00-\x1f\x7f]/.test(value)) throw new Error(`nginx: header value not supported here: ${JSON.stringify(value)}`);
+    return `"${value}"`;
+  };
+  const identity: string[] = [];
+  for (let i = 0; i < setup.identityHeaders.length; i += 2) {
+    identity.push(`      proxy_set_header ${setup.identityHeaders[i]} ${quote(setup.identityHeaders[i + 1]!)};`);
+  }
+  const temp = (name: string) => join(setup.prefix, 'temp', name);
+  const conf = `# Written by bench/nginx.ts for one benchmark run.
+${process.getuid?.() === 0 ? 'user root root;\n' : ''}worker_processes auto;
+worker_rlimit_nofile ${setup.maxFiles};
+pid ${join(setup.prefix, 'nginx.pid')};
+error_log ${join(setup.prefix, 'error.log')} warn;
+
+events {
+  worker_connections ${setup.maxFiles};
+}
+
+http {
+  access_log ${join(setup.prefix, 'access.log')} combined buffer=64k flush=1s;
+  client_body_temp_path ${temp('body')};
+  proxy_temp_path ${temp('proxy')};
+  fastcgi_temp_path ${temp('fastcgi')};
+  uwsgi_temp_path ${temp('uwsgi')};
+  scgi_temp_path ${temp('scgi')};
+
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      '';
+  }
+
+  upstream kube {
+    server 127.0.0.1:${setup.upstreamPort};
+    keepalive 256;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+  }
+
+  server {
+    listen 127.0.0.1:${setup.port} ssl reuseport;
+    ssl_certificate ${setup.servingCert};
+    ssl_certificate_key ${setup.servingKey};
+    keepalive_requests 100000000;
+    keepalive_timeout 65s;
+
+    location / {
+      proxy_pass https://kube;
+      proxy_http_version 1.1;
+      proxy_set_header Host $proxy_host;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Authorization "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header Audit-ID $request_id;
+${identity.join('\n')}
+      proxy_ssl_certificate ${setup.clientCert};
+      proxy_ssl_certificate_key ${setup.clientKey};
+      proxy_ssl_trusted_certificate ${setup.upstreamCA};
+      proxy_ssl_verify on;
+      proxy_ssl_name localhost;
+      proxy_ssl_session_reuse on;
+      # Watches and tunnels: stream every byte at once, never time out an idle one.
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }
+  }
+}
+`;
+  const file = join(setup.prefix, 'nginx.conf');
+  writeFileSync(file, conf);
+  return {
+    command: 'nginx',
+    args: ['-p', setup.prefix, '-c', file, '-e', join(setup.prefix, 'error.log'), '-g', 'daemon off;'],
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * `npm run bench`: runs every scenario of issue 5 and writes bench/RESULTS.md,
+ * bench/latency.png and bench/out/results.json. `--help` lists the knobs.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BENCH_DIR } from './children.js';
+import { FULL, SMOKE, runBench, type BenchOptions } from './harness.js';
+import { checkTargets, renderPlot, renderReport } from './report.js';
+
+const HELP = `npm run bench [-- options]
+
+  --scenarios 1,2,3,4,5,6   which scenarios (default all)
+  --rounds N                rounds of alternating windows (default ${FULL.rounds})
+  --window S                seconds per window (default ${FULL.windowMs / 1000})
+  --warmup S                warm-up seconds before each window (default ${FULL.warmupMs / 1000})
+  --connections N           keep-alive connections, scenarios 1-3 (default ${FULL.connections})
+  --tokens N                distinct tokens per algorithm, scenario 3 (default ${FULL.tokens})
+  --watches N               idle watches, scenario 4 (default ${FULL.watches}; capped by the open-file limit)
+  --tunnel-mib N            MiB through one tunnel, scenario 5 (default ${FULL.tunnelBytes / 2 ** 20})
+  --proxy-workers N         kube-front-proxy's listen.workers (default: its own, one per core)
+  --no-profile              skip the --cpu-prof window
+  --smoke                   every scenario at tiny sizes (what the smoke test runs)
+  --out DIR                 where RESULTS.md and latency.png go (default bench/)
+  --keep                    keep the temporary folder (configs, logs, audit logs)`;
+
+const { values } = parseArgs({
+  options: {
+    scenarios: { type: 'string' },
+    rounds: { type: 'string' },
+    window: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string' },
+    tokens: { type: 'string' },
+    watches: { type: 'string' },
+    'tunnel-mib': { type: 'string' },
+    'proxy-workers': { type: 'string' },
+    'no-profile': { type: 'boolean' },
+    smoke: { type: 'boolean' },
+    out: { type: 'string' },
+    keep: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+
+const base = values.smoke ? SMOKE : FULL;
+const n = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+const outDir = values.out ?? BENCH_DIR;
+mkdirSync(outDir, { recursive: true });
+const workOut = join(BENCH_DIR, 'out');
+mkdirSync(workOut, { recursive: true });
+const options: BenchOptions = {
+  ...base,
+  scenarios: values.scenarios ? values.scenarios.split(',').map(Number) : base.scenarios,
+  rounds: n(values.rounds, base.rounds),
+  windowMs: n(values.window, base.windowMs / 1000) * 1000,
+  warmupMs: n(values.warmup, base.warmupMs / 1000) * 1000,
+  connections: n(values.connections, base.connections),
+  tokens: n(values.tokens, base.tokens),
+  watches: n(values.watches, base.watches),
+  tunnelBytes: n(values['tunnel-mib'], base.tunnelBytes / 2 ** 20) * 2 ** 20,
+  profile: values['no-profile'] ? false : base.profile,
+  ...(values['proxy-workers'] !== undefined && { proxyWorkers: Number(values['proxy-workers']) }),
+  outDir: workOut,
+  keepWorkDir: values.keep === true,
+  log: (line) => process.stderr.write(`${line}\n`),
+};
+
+const results = await runBench(options);
+writeFileSync(join(workOut, 'results.json'), JSON.stringify(results, null, 2));
+mkdirSync(join(workOut, 'plot-data'), { recursive: true });
+const png = join(outDir, 'latency.png');
+const plotted = renderPlot(results, png, join(workOut, 'plot-data'));
+const report = renderReport(results, plotted ? png : undefined);
+writeFileSync(join(outDir, 'RESULTS.md'), report);
+process.stderr.write(`\nwrote ${join(outDir, 'RESULTS.md')}${plotted ? ` and ${png}` : ' (no plot: gnuplot is not installed)'}\n`);
+for (const t of checkTargets(results)) {
+  process.stderr.write(`  scenario ${t.scenario}: ${t.target}: ${t.measured} ${t.met === undefined ? '' : t.met ? 'met' : 'MISSED'}\n`);
+}
+if (results.errors.length) {
+  process.stderr.write(`\n${results.errors.length} problem(s) during the run:\n${results.errors.map((e) => `  ${e}`).join('\n')}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,158 @@
+/**
+ * The bench upstream (a child process): a lean TLS server that answers like
+ * kube-apiserver and does as little else as possible, so that it is not the
+ * bottleneck. Unlike src/dev/upstream.ts it records nothing, runs no
+ * requestheader authenticator per request and serves precomputed bodies.
+ *
+ * - mutual TLS: a client certificate from the front-proxy CA is required at the
+ *   handshake (kube-apiserver would then trust the X-Remote-* headers);
+ * - GET {@link POD_PATH}: a ~1 KiB Pod with kube-apiserver's response headers;
+ * - GET pods?watch=true: a watch that stays open; the `emit` call sends events
+ *   round-robin across the open watches at a fixed rate, each carrying the
+ *   monotonic clock (ns) of its write as its resourceVersion;
+ * - Upgrade (SPDY/3.1) on .../exec or .../portforward: 101, then either an echo
+ *   or, with `bytes=N` in the query, N bytes from the upstream and the end.
+ *
+ * argv[2]: JSON { cert, key, clientCA } (PEM file paths).
+ */
+import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { POD_PATH, pod } from './fixtures.js';
+import { emitEvent, serveCalls } from './ipc.js';
+
+interface Options {
+  readonly cert: string;
+  readonly key: string;
+  readonly clientCA: string;
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}') as Options;
+
+const POD_BODY = Buffer.from(JSON.stringify(pod('bench-0', '1000')));
+/** What kube-apiserver sends with every response, besides Audit-ID and Date. */
+const API_HEADERS = [
+  'Cache-Control', 'no-cache, private',
+  'Content-Type', 'application/json',
+  'X-Kubernetes-Pf-Flowschema-Uid', '5a6c1b53-7f3e-4c1d-9e1f-0b9d7c2f3a11',
+  'X-Kubernetes-Pf-Prioritylevel-Uid', 'b2f4e8a1-3c5d-4f6e-8a7b-9c0d1e2f3a4b',
+];
+const [EVENT_HEAD, EVENT_TAIL] = JSON.stringify({ type: 'MODIFIED', object: pod('bench-0', '@RV@') }).split('@RV@') as [string, string];
+const SOURCE_CHUNK = Buffer.alloc(64 * 1024, 0x6b);
+const UPGRADE_PATH = /^\/api\/v1\/namespaces\/default\/pods\/[^/]+\/(?:exec|portforward|attach)(?:\?|$)/;
+
+const watches: ServerResponse[] = [];
+let nextWatch = 0;
+
+const server = createServer({
+  cert: readFileSync(options.cert),
+  key: readFileSync(options.key),
+  ca: readFileSync(options.clientCA),
+  requestCert: true,
+  rejectUnauthorized: true,
+});
+server.keepAliveTimeout = 120_000;
+server.requestTimeout = 0;
+server.headersTimeout = 60_000;
+
+server.on('request', (req, res) => {
+  const auditId = req.headers['audit-id'] ?? '00000000-0000-0000-0000-000000000000';
+  if (req.headers['x-remote-user'] === undefined) {
+    const body = '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}';
+    res.writeHead(401, [...API_HEADERS, 'Audit-ID', auditId, 'Content-Length', String(body.length)]);
+    res.end(body);
+    return;
+  }
+  const url = req.url ?? '/';
+  if (url === POD_PATH) {
+    res.writeHead(200, [...API_HEADERS, 'Audit-ID', auditId, 'Content-Length', String(POD_BODY.length)]);
+    res.end(POD_BODY);
+    return;
+  }
+  if (url.startsWith('/api/v1/namespaces/default/pods?') && url.includes('watch=true')) {
+    res.writeHead(200, [...API_HEADERS, 'Audit-ID', auditId]);
+    res.flushHeaders();
+    watches.push(res);
+    res.on('close', () => {
+      const at = watches.indexOf(res);
+      if (at >= 0) {
+        watches[at] = watches[watches.length - 1]!;
+        watches.pop();
+      }
+    });
+    return;
+  }
+  res.writeHead(404, [...API_HEADERS, 'Audit-ID', auditId, 'Content-Length', '2']);
+  res.end('{}');
+});
+
+server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+  socket.on('error', () => socket.destroy());
+  const url = req.url ?? '/';
+  if (req.headers['x-remote-user'] === undefined || !UPGRADE_PATH.test(url) || (req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') {
+    socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const version = req.headers['x-stream-protocol-version'];
+  socket.write(
+    'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
+      `${typeof version === 'string' ? `X-Stream-Protocol-Version: ${version.split(',')[0]!.trim()}\r\n` : ''}` +
+      `Audit-ID: ${req.headers['audit-id'] ?? '-'}\r\n\r\n`,
+  );
+  const bytes = /[?&]bytes=(\d+)/.exec(url);
+  if (!bytes) {
+    if (head.length) socket.unshift(head);
+    socket.pipe(socket);
+    return;
+  }
+  socket.resume(); // whatever the client sends is dropped
+  let left = Number(bytes[1]);
+  const pump = () => {
+    while (left > 0) {
+      const chunk = left >= SOURCE_CHUNK.length ? SOURCE_CHUNK : SOURCE_CHUNK.subarray(0, left);
+      left -= chunk.length;
+      if (!socket.write(chunk)) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    socket.end();
+  };
+  pump();
+});
+
+server.on('clientError', (_err, socket) => socket.destroy());
+server.on('tlsClientError', () => undefined);
+
+/** Sends `rate` events a second for `durationMs`, one watch after another; resolves with how many were written. */
+function emit({ rate, durationMs }: { rate: number; durationMs: number }): Promise<number> {
+  return new Promise((resolve) => {
+    const start = performance.now();
+    let sent = 0;
+    const tick = () => {
+      const elapsed = performance.now() - start;
+      const due = Math.min(Math.floor((elapsed * rate) / 1000), Math.floor((durationMs * rate) / 1000));
+      while (sent < due && watches.length > 0) {
+        const watch = watches[nextWatch++ % watches.length]!;
+        watch.write(`${EVENT_HEAD}${process.hrtime.bigint()}${EVENT_TAIL}\n`);
+        sent++;
+      }
+      if (elapsed >= durationMs || watches.length === 0) resolve(sent);
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+}
+
+serveCalls({
+  emit,
+  watchCount: () => watches.length,
+  endWatches: () => {
+    for (const watch of [...watches]) watch.end();
+    return true;
+  },
+});
+
+server.listen(0, '127.0.0.1', () => emitEvent('ready', { port: (server.address() as AddressInfo).port }));

@@ -1,0 +1,77 @@
+/**
+ * A smoke run of the benchmark harness (bench/): every scenario at tiny sizes,
+ * with the real proxy, nginx, the http-proxy forwarder and the no-auth build,
+ * so that the harness cannot rot. It checks that every figure comes back and
+ * is sane, never how fast anything is.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import t from 'tap';
+import { DIRECT, HTTP_PROXY, KFP, NGINX, NOAUTH, SMOKE, runBench, type BenchResults } from '../bench/harness.js';
+import { nginxVersion } from '../bench/nginx.js';
+import { checkTargets, figureTable, renderPlot, renderReport } from '../bench/report.js';
+
+const hasNginx = nginxVersion() !== undefined;
+const hasGnuplot = spawnSync('gnuplot', ['--version']).status === 0;
+
+const missing = !hasNginx || !hasGnuplot ? 'needs nginx and gnuplot: apt-get install -y nginx-light gnuplot-nox' : undefined;
+
+// CI installs both (.ci/run) and must not pass by skipping; a developer's machine may lack them.
+t.test('the tools the benchmark needs are installed in CI', { skip: process.env.CI ? false : 'only checked in CI' }, async (t) => {
+  t.equal(missing, undefined, 'nginx and gnuplot are on PATH');
+});
+
+t.test('the benchmark harness runs every scenario and reports sane figures', { skip: missing ?? false }, async (t) => {
+  const outDir = t.testdir();
+  const lines: string[] = [];
+  const results: BenchResults = await runBench({ ...SMOKE, outDir, log: (line) => lines.push(line) });
+  t.same(results.errors, [], 'no request failed, no event or watch was lost, nothing failed to stop');
+
+  const figure = (id: string) => {
+    const f = results.figures.find((x) => x.id === id);
+    t.ok(f, `figure ${id} is there`);
+    return f!;
+  };
+  const values = (id: string, config: string) => figure(id).samples.filter((s) => s.config === config);
+  const sane = (id: string, configs: readonly string[], min: number, max: number) => {
+    for (const config of configs) {
+      const samples = values(id, config);
+      t.equal(samples.length, id.startsWith('s4') ? SMOKE.watchRounds : SMOKE.rounds, `${id} ${config}: one sample per window`);
+      for (const s of samples) t.ok(Number.isFinite(s.value) && s.value > min && s.value < max, `${id} ${config}: ${s.value} in (${min}, ${max})`);
+    }
+  };
+
+  sane('s1', [DIRECT, KFP, NGINX, HTTP_PROXY, NOAUTH], 0, 1e6);
+  for (const s of values('s1', KFP)) t.ok(s.cpuUs! > 0 && s.cpuUs! < 1e6, `the proxy's CPU per request is measured (${s.cpuUs} µs)`);
+  t.equal(values('s1', DIRECT)[0]?.cpuUs, undefined, 'direct has no proxy CPU');
+  sane('s2-p50', [DIRECT, KFP, NGINX], 0, 10_000);
+  sane('s2-p99', [DIRECT, KFP, NGINX], 0, 10_000);
+  for (const s of values('s2-p99', KFP)) t.ok(s.value >= values('s2-p50', KFP)[0]!.value, 'p99 is not below p50');
+  sane('s3', [NOAUTH, `${KFP} RS256 cache warm`, `${KFP} RS256 cache cold`, `${KFP} ES256 cache warm`, `${KFP} ES256 cache cold`], 0, 1e6);
+  for (const config of [KFP, NGINX]) {
+    for (const s of values('s4-rss', config)) t.ok(Number.isFinite(s.value) && s.value < 10_000, `${config}: RSS per watch is measured (${s.value} KiB)`);
+  }
+  sane('s4-p99', [DIRECT, KFP, NGINX], 0, 10_000);
+  for (const s of figure('s4-p99').samples) t.equal(s.extra?.events, s.extra?.emitted, `${s.config}: every watch event arrived`);
+  sane('s5-setup-p99', [DIRECT, KFP, NGINX], 0, 10_000);
+  sane('s5-tunnel', [DIRECT, KFP, NGINX], 0, 1e6);
+  sane('s6', [DIRECT, KFP, NGINX], 0, 1e6);
+
+  t.ok(results.profile, 'the --cpu-prof window produced a profile');
+  t.ok(results.profile!.totalMs > 0 && results.profile!.selfTop.length > 0, 'and it has samples');
+  t.ok(results.curves.s2.length === 3 && results.curves.s4.length === 3, 'latency curves for the plot');
+
+  const targets = checkTargets(results);
+  t.equal(targets.length, 14, 'every target of the issue is checked');
+  t.same(targets.filter((x) => x.met === undefined), [], 'and each has a measurement (met or missed, not judged here)');
+
+  const png = join(outDir, 'latency.png');
+  t.ok(renderPlot(results, png, outDir), 'gnuplot drew the plot');
+  t.same([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'as a PNG');
+  const report = renderReport(results, png);
+  t.match(report, /## Targets \(issue 5\)/);
+  t.match(report, /!\[latency percentiles\]\(latency\.png\)/);
+  t.equal(figureTable(results).split('\n').length, 2 + results.figures.reduce((n, f) => n + new Set(f.samples.map((s) => s.config)).size, 0), 'one table row per figure and configuration');
+  t.ok(existsSync(join(outDir, 'profile')), 'the profile is kept in the output folder');
+});
