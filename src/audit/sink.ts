@@ -16,11 +16,15 @@ export function createAuditSink(config: Config['audit']): AuditSink {
   // Lines are batched into writes of 4 KiB (one write per request was a tenth of the
   // proxy's CPU time under load); the timer bounds how long a line waits when traffic is low.
   const dest = pino.destination({ dest: config.path === '-' ? 1 : config.path, sync: false, minLength: 4096 });
+  let failed = false;
   const flusher = setInterval(() => {
-    if (!dest.destroyed) dest.flush();
+    if (!failed) dest.flush();
   }, 1000).unref();
   // A failing audit destination (a full disk, a closed stdout) must be loud, not crash the proxy.
-  dest.on('error', (err: Error) => process.stderr.write(`kube-front-proxy: audit log write failed: ${err.message}\n`));
+  dest.on('error', (err: Error) => {
+    failed = true;
+    process.stderr.write(`kube-front-proxy: audit log write failed: ${err.message}\n`);
+  });
   const format = config.format === 'json' ? formatJson : formatCombined;
   return {
     record(ctx) {
