@@ -5,8 +5,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
 
 interface TestLike {
   testdir(): string;
@@ -86,16 +87,6 @@ function killWhenWeDie(pid: number): ChildProcess {
   return dog;
 }
 
-/** A port that was free a moment ago (redis-server cannot be told to pick one and say which). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 function pings(port: number): Promise<boolean> {
   return new Promise((resolve) => {

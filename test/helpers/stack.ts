@@ -5,9 +5,7 @@
  * authenticator, and the proxy itself.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT, importJWK, type JWK, type JWTPayload } from 'jose';
 import { Agent, request } from 'undici';
@@ -19,6 +17,9 @@ import { ensureDevPki, type DevPki } from '../../src/dev/pki.js';
 import { startDevUpstream, type DevUpstream } from '../../src/dev/upstream.js';
 import { silentLogger, type Logger } from '../../src/observe/logger.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 /** The PKI is made once per test process and shared (making keys is the slow part). */
 let sharedPki: Promise<DevPki> | undefined;
@@ -78,14 +79,6 @@ export interface StackOptions {
 /** The confidential client the proxy logs browsers in with, in login stacks. */
 export const PROXY_CLIENT = { id: 'kube-front-proxy', secret: 'proxy-client-secret-for-tests-only' };
 
-/** A loopback port with nothing listening on it right now. */
-export async function freePort(): Promise<number> {
-  const server = createNetServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 export async function startStack(t: Teardown, options: StackOptions = {}): Promise<Stack> {
   const pki = await devPki();

@@ -13,16 +13,15 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, webcrypto } from 'node:crypto';
-import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { createCA, issueCertificate, type CertAndKey } from '../../../src/dev/pki.js';
 import type { KubeBinaries } from './binaries.js';
+import { freePort } from '../../helpers/ports.js';
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -80,16 +79,6 @@ rules:
   - level: Metadata
 `;
 
-/** A free loopback port: bind port 0, read it, close. Tiny race with other processes; start() retries. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** A client certificate with an organization (a Kubernetes group), which src/dev/pki.ts does not make. */
 async function issueClientCertificate(ca: CertAndKey, commonName: string, organization: string): Promise<CertAndKey> {
