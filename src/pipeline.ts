@@ -111,7 +111,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         finish(ctx);
       });
       const login = deps.login;
-      if (login?.isLoginPath(ctx.target.split('?')[0]!)) return login.handle(req, res);
+      if (login?.isLoginPath(ctx.path)) return login.handle(req, res);
       admit(req, res, ctx).then(
         (result) => {
           if (result === 'UNAUTHENTICATED' && login && wantsPage(req)) {

@@ -17,6 +17,8 @@ export interface RequestContext {
   readonly method: string;
   /** The request target as the client sent it (path and query). */
   readonly target: string;
+  /** The target's path, without the query. */
+  readonly path: string;
   readonly httpVersion: string;
   readonly kind: RequestKind;
   readonly userAgent: string | undefined;
@@ -44,6 +46,7 @@ export function createContext(req: IncomingMessage, isUpgrade: boolean): Request
     clientAddress: req.socket.remoteAddress ?? '-',
     method,
     target,
+    path,
     httpVersion: req.httpVersion,
     kind: requestKind(path, query, isUpgrade),
     userAgent: req.headers['user-agent'],

@@ -32,7 +32,6 @@ export const proxyErrors = {
   UPSTREAM_BAD_RESPONSE: { status: 502, reason: 'InternalError', message: 'the API server connection failed' },
   UPSTREAM_TIMEOUT: { status: 504, reason: 'Timeout', message: 'the API server did not answer in time' },
   SESSION_STORE_UNAVAILABLE: { status: 503, reason: 'ServiceUnavailable', message: 'sessions cannot be checked right now; bearer tokens still work' },
-  SHUTTING_DOWN: { status: 503, reason: 'ServiceUnavailable', message: 'the proxy is shutting down' },
   INTERNAL: { status: 500, reason: 'InternalError', message: 'internal error in the proxy' },
 } as const satisfies Record<string, { status: number; reason: string; message: string }>;
 

@@ -19,6 +19,8 @@ export class Upstream {
   readonly url: URL;
   readonly secure: boolean;
   readonly hostHeader: string;
+  /** The URL's host without IPv6 brackets, as sockets and SNI want it. */
+  readonly #host: string;
   #tls: ConnectionOptions = {};
   #pool: Pool;
   #stopWatching: () => void = () => {};
@@ -30,6 +32,7 @@ export class Upstream {
     this.url = new URL(config.url);
     this.secure = this.url.protocol === 'https:';
     this.hostHeader = this.url.host;
+    this.#host = this.url.hostname.replace(/^\[|\]$/g, '');
     this.#tls = this.#loadTls();
     this.#pool = this.#newPool();
     const files = [config.caFile, config.clientCertFile, config.clientKeyFile].filter((f): f is string => !!f);
@@ -44,7 +47,7 @@ export class Upstream {
   /** A fresh connection for an upgrade tunnel (not pooled: it becomes the tunnel). */
   connect(): Socket {
     const port = Number(this.url.port || (this.secure ? 443 : 80));
-    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    const host = this.#host;
     return this.secure
       ? tlsConnect({ ...this.#tls, host, port, ALPNProtocols: ['http/1.1'] })
       : netConnect({ host, port });
@@ -57,7 +60,7 @@ export class Upstream {
 
   #loadTls(): ConnectionOptions {
     const { caFile, clientCertFile, clientKeyFile, serverName } = this.config;
-    const host = this.url.hostname.replace(/^\[|\]$/g, '');
+    const host = this.#host;
     const options: ConnectionOptions = {};
     if (caFile) options.ca = readFileSync(caFile);
     if (clientCertFile && clientKeyFile) Object.assign(options, readKeyPair(clientCertFile, clientKeyFile));
