@@ -3,16 +3,16 @@
  * Bearer JWT first (what kubectl sends); otherwise the browser session cookie,
  * when browser login is configured. A request never mixes the two.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import { bearerToken } from './bearer.js';
 import { absent, rejected, type AuthOutcome, type TokenAuthenticator } from './identity.js';
 import type { SessionAuthenticator } from './session-authenticator.js';
 
-export type RequestAuthenticator = (req: IncomingMessage, res: ServerResponse) => Promise<AuthOutcome>;
+export type RequestAuthenticator = (req: ClientRequest, res: ClientResponse) => Promise<AuthOutcome>;
 
 export interface SessionSource {
   /** True when the request carries the session cookie. */
-  readonly present: (req: IncomingMessage) => boolean;
+  readonly present: (req: ClientRequest) => boolean;
   readonly authenticate: SessionAuthenticator;
 }
 

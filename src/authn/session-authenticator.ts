@@ -5,7 +5,7 @@
  * Tokens are refreshed shortly before the id_token expires, by one replica at
  * a time; a failed refresh ends the session.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import type { SessionConfig } from '../config/schema.js';
 import { refresh, type OidcClient } from '../login/oidc-client.js';
 import { destroySession, loadSession, reloadSession, saveSession, type SessionMiddleware, type SessionRequest } from '../login/session.js';
@@ -23,7 +23,7 @@ export interface SessionAuthenticatorDeps {
   readonly logger: Logger;
 }
 
-export type SessionAuthenticator = (req: IncomingMessage, res: ServerResponse) => Promise<AuthOutcome>;
+export type SessionAuthenticator = (req: ClientRequest, res: ClientResponse) => Promise<AuthOutcome>;
 
 export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): SessionAuthenticator {
   const { config, backend, logger } = deps;

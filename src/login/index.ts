@@ -4,8 +4,7 @@
  * works), the session authenticator and the login routes.
  */
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
-import type express from 'express';
+import type { ClientRequest } from '../proxy/client.js';
 import type { TokenAuthenticator } from '../authn/identity.js';
 import { JwksCache } from '../authn/jwt/jwks.js';
 import type { SessionSource } from '../authn/request-authenticator.js';
@@ -14,7 +13,7 @@ import type { Config, SessionConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { createLogoutTokenVerifier } from './backchannel.js';
 import { discoverClient, providerAgent, type OidcClient } from './oidc-client.js';
-import { createLoginRoutes } from './routes.js';
+import { createLoginRoutes, type LoginRoutes } from './routes.js';
 import { readLoginSecrets } from './secrets.js';
 import { createSessionMiddleware, hasSessionCookie } from './session.js';
 import { createMemoryBackend } from './store/memory.js';
@@ -23,7 +22,7 @@ import type { SessionBackend } from './store/types.js';
 
 export interface Login {
   readonly prefix: string;
-  readonly routes: express.Express;
+  readonly routes: LoginRoutes;
   readonly session: SessionSource;
   readonly cookieName: string;
   /** True for the login routes' own paths. */
@@ -86,7 +85,7 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
     prefix,
     routes,
     cookieName: session.cookie.name,
-    session: { present: (req: IncomingMessage) => hasSessionCookie(req, session.cookie.name), authenticate: authenticateSession },
+    session: { present: (req: ClientRequest) => hasSessionCookie(req, session.cookie.name), authenticate: authenticateSession },
     isLoginPath: (path) => path === prefix || path.startsWith(`${prefix}/`),
     notReady: () => [...(client ? [] : ['login provider (discovery not done yet)']), ...(backend.healthy() ? [] : ['session store'])],
     close: async () => {

@@ -1,20 +1,27 @@
 /**
  * The browser login routes under <pathPrefix>: start, callback, sign_out,
- * userinfo, kubeconfig, backchannel_logout. An express app with helmet on
- * these pages only; responses forwarded from the upstream are never touched.
+ * userinfo, kubeconfig, backchannel_logout, and the pages' static files.
+ * Helmet's headers (a strict CSP) go on these pages only; responses
+ * forwarded from the upstream are never touched.
+ *
+ * A route table on plain Node requests rather than an express app: express
+ * replaces the request's prototype with its own (an HTTP/1.1 IncomingMessage),
+ * which breaks Node's HTTP/2 requests, and the listener offers HTTP/2.
  */
-import express, { type Request, type Response } from 'express';
+import { serialize as serializeCookie } from 'cookie';
 import helmet from 'helmet';
 import { stringify } from 'yaml';
 import type { Identity, TokenAuthenticator } from '../authn/identity.js';
 import type { SessionAuthenticator } from '../authn/session-authenticator.js';
 import type { SessionConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
+import { authority, type ClientRequest, type ClientResponse } from '../proxy/client.js';
 import type { LogoutTokenVerifier } from './backchannel.js';
 import { endSessionUrl, finishLogin, startLogin, type OidcClient } from './oidc-client.js';
 import { errorPage, kubeconfigPage, PAGE_CSS, PAGE_JS } from './pages.js';
 import { safeRedirect } from './redirect.js';
-import { destroySession, regenerateSession, saveSession, type SessionMiddleware } from './session.js';
+import { appendSetCookie, readForm, redirect, send, sendJson } from './reply.js';
+import { destroySession, loadSession, regenerateSession, saveSession, type SessionMiddleware } from './session.js';
 import type { SessionBackend } from './store/types.js';
 
 export interface LoginRoutesDeps {
@@ -30,116 +37,118 @@ export interface LoginRoutesDeps {
   readonly logger: Logger;
 }
 
-export function createLoginRoutes(deps: LoginRoutesDeps): express.Express {
+export type LoginRoutes = (req: ClientRequest, res: ClientResponse) => void;
+
+type Route = (req: ClientRequest, res: ClientResponse, url: URL) => Promise<void> | void;
+type Middleware = (req: ClientRequest, res: ClientResponse, next: (err?: unknown) => void) => void;
+
+/** A logout token is a few KiB; anything far larger is not one. */
+const BACKCHANNEL_BODY_LIMIT = 16 * 1024;
+
+export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
   const { config, logger } = deps;
   const prefix = config.pathPrefix;
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.use(
-    prefix,
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'none'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'"],
-          connectSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          baseUri: ["'none'"],
-        },
+  const securityHeaders = helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
       },
-    }),
-    (_req, res, next) => {
-      res.set('cache-control', 'no-store');
-      next();
     },
-  );
-  app.get(`${prefix}/static/page.css`, (_req, res) => void res.type('text/css').send(PAGE_CSS));
-  app.get(`${prefix}/static/page.js`, (_req, res) => void res.type('application/javascript').send(PAGE_JS));
+  }) as unknown as Middleware;
 
-  const fail = (res: Response, status: number, message: string) => void res.status(status).type('html').send(errorPage(prefix, message));
-  const withClient = (res: Response): OidcClient | undefined => {
+  const page = (res: ClientResponse, status: number, message: string) => send(res, status, 'text/html', errorPage(prefix, message));
+  const withClient = (res: ClientResponse): OidcClient | undefined => {
     const client = deps.client();
-    if (!client) fail(res, 503, 'The identity provider cannot be reached yet. Try again in a moment.');
+    if (!client) page(res, 503, 'The identity provider cannot be reached yet. Try again in a moment.');
     return client;
   };
-  const sessions = deps.middleware as unknown as express.RequestHandler;
+  const session = async (req: ClientRequest, res: ClientResponse) => {
+    const s = await loadSession(deps.middleware, req, res);
+    return { s, session: s.session! };
+  };
 
-  app.get(`${prefix}/start`, sessions, async (req, res) => {
+  const start: Route = async (req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const { url, pending } = await startLogin(client, config.oidc, safeRedirect(req.query.rd, config.allowedRedirectHosts));
-    req.session.pending = pending;
-    await saveSession(req.session);
-    res.redirect(303, url.href);
-  });
+    const { session: sess } = await session(req, res);
+    const login = await startLogin(client, config.oidc, safeRedirect(url.searchParams.get('rd') ?? undefined, config.allowedRedirectHosts));
+    sess.pending = login.pending;
+    await saveSession(sess);
+    redirect(res, login.url.href);
+  };
 
-  app.get(`${prefix}/callback`, sessions, async (req, res) => {
+  const callback: Route = async (req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const pending = req.session.pending;
-    if (!pending) return fail(res, 400, 'This sign-in link has expired or was already used.');
+    const { s, session: sess } = await session(req, res);
+    const pending = sess.pending;
+    if (!pending) return page(res, 400, 'This sign-in link has expired or was already used.');
     // One use only: a replayed callback finds nothing to finish.
-    delete req.session.pending;
-    await saveSession(req.session);
+    delete sess.pending;
+    await saveSession(sess);
     let tokens;
     try {
-      tokens = await finishLogin(client, config.oidc, new URL(req.originalUrl, 'https://x').search, pending);
+      tokens = await finishLogin(client, config.oidc, url.search, pending);
     } catch (err) {
       logger.info({ err: (err as Error).message }, 'login callback refused');
-      return fail(res, 400, 'The identity provider\'s answer could not be verified.');
+      return page(res, 400, "The identity provider's answer could not be verified.");
     }
     // The same mapping as a bearer token: a token that would be refused as one is refused here.
     const outcome = await deps.tokens.authenticateToken(tokens.idToken);
     if (outcome.kind !== 'authenticated') {
       logger.info({ reason: outcome.kind === 'rejected' ? outcome.reason : outcome.kind }, 'login refused by the jwt rules');
-      return fail(res, 403, 'Your account is not allowed to use this service.');
+      return page(res, 403, 'Your account is not allowed to use this service.');
     }
     // A new session id at login: an id planted before login is worthless after it.
-    await regenerateSession(req.session);
-    req.session.tokens = { idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), expiresAt: tokens.expiresAt };
-    req.session.createdAt = Date.now();
-    await saveSession(req.session);
-    await deps.backend.index(req.sessionID, { sub: tokens.sub, ...(tokens.sid ? { sid: tokens.sid } : {}) });
-    res.redirect(303, pending.returnTo);
-  });
+    await regenerateSession(sess);
+    const fresh = s.session!;
+    fresh.tokens = { idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), expiresAt: tokens.expiresAt };
+    fresh.createdAt = Date.now();
+    await saveSession(fresh);
+    await deps.backend.index(s.sessionID!, { sub: tokens.sub, ...(tokens.sid ? { sid: tokens.sid } : {}) });
+    redirect(res, pending.returnTo);
+  };
 
-  const signOut = async (req: Request, res: Response) => {
-    const idToken = req.session.tokens?.idToken;
-    await destroySession(req.session);
-    res.clearCookie(config.cookie.name, { path: '/', ...(config.cookie.domain ? { domain: config.cookie.domain } : {}), secure: true, httpOnly: true, sameSite: 'lax' });
+  const signOut: Route = async (req, res) => {
+    const { session: sess } = await session(req, res);
+    const idToken = sess.tokens?.idToken;
+    await destroySession(sess);
+    const { name, domain } = config.cookie;
+    appendSetCookie(res, serializeCookie(name, '', { path: '/', ...(domain ? { domain } : {}), expires: new Date(0), secure: true, httpOnly: true, sameSite: 'lax' }));
     const client = deps.client();
     const logout = client && endSessionUrl(client, idToken);
-    if (logout) return res.redirect(303, logout.href);
-    res.type('html').send(errorPage(prefix, 'You are signed out.').replace('Sign-in failed', 'Signed out'));
+    if (logout) return redirect(res, logout.href);
+    send(res, 200, 'text/html', errorPage(prefix, 'You are signed out.').replace('Sign-in failed', 'Signed out'));
   };
-  app.get(`${prefix}/sign_out`, sessions, signOut);
-  app.post(`${prefix}/sign_out`, sessions, signOut);
 
   /** The session's identity, or a 401 answer. */
-  const identityOf = async (req: Request, res: Response): Promise<Identity | undefined> => {
+  const identityOf = async (req: ClientRequest, res: ClientResponse): Promise<Identity | undefined> => {
     const outcome = await deps.authenticateSession(req, res);
     if (outcome.kind === 'authenticated') return outcome.identity;
-    if (outcome.kind === 'unavailable') res.status(503).json({ error: 'session store unavailable' });
-    else res.status(401).json({ error: 'not signed in', login: `${prefix}/start` });
+    if (outcome.kind === 'unavailable') sendJson(res, 503, { error: 'session store unavailable' });
+    else sendJson(res, 401, { error: 'not signed in', login: `${prefix}/start` });
     return undefined;
   };
 
-  app.get(`${prefix}/userinfo`, async (req, res) => {
+  const userinfo: Route = async (req, res) => {
     const identity = await identityOf(req, res);
-    if (identity) res.json({ user: identity.username, uid: identity.uid, groups: identity.groups, extra: identity.extra });
-  });
+    if (identity) sendJson(res, 200, { user: identity.username, uid: identity.uid, groups: identity.groups, extra: identity.extra });
+  };
 
-  app.get(`${prefix}/kubeconfig`, async (req, res) => {
+  const kubeconfig: Route = async (req, res, url) => {
     const outcome = await deps.authenticateSession(req, res);
-    if (outcome.kind !== 'authenticated') return res.redirect(303, `${prefix}/start?rd=${encodeURIComponent(`${prefix}/kubeconfig`)}`);
-    const session = (req as unknown as { session: { tokens: { idToken: string; expiresAt: number } } }).session;
-    const server = config.kubeconfig.server ?? `https://${req.headers.host}`;
-    const tokenKubeconfig = kubeconfigYaml(config, server, deps.kubeconfigCA, { token: session.tokens.idToken });
+    if (outcome.kind !== 'authenticated') return redirect(res, `${prefix}/start?rd=${encodeURIComponent(`${prefix}/kubeconfig`)}`);
+    const { tokens } = (req as unknown as { session: { tokens: { idToken: string; expiresAt: number } } }).session;
+    const server = config.kubeconfig.server ?? `https://${authority(req)}`;
+    const tokenKubeconfig = kubeconfigYaml(config, server, deps.kubeconfigCA, { token: tokens.idToken });
     const kubeloginKubeconfig = config.kubeconfig.kubeloginClientID
       ? kubeconfigYaml(config, server, deps.kubeconfigCA, {
           exec: {
@@ -150,36 +159,65 @@ export function createLoginRoutes(deps: LoginRoutesDeps): express.Express {
           },
         })
       : undefined;
-    const download = req.query.download;
+    const download = url.searchParams.get('download');
     if (download === 'token' || (download === 'kubelogin' && kubeloginKubeconfig)) {
-      res.set('content-disposition', 'attachment; filename="kubeconfig"');
-      return res.type('application/yaml').send(download === 'token' ? tokenKubeconfig : kubeloginKubeconfig);
+      const body = download === 'token' ? tokenKubeconfig : kubeloginKubeconfig!;
+      return send(res, 200, 'application/yaml', body, { 'content-disposition': 'attachment; filename="kubeconfig"' });
     }
-    res.type('html').send(
+    send(
+      res,
+      200,
+      'text/html',
       kubeconfigPage(prefix, {
         identity: outcome.identity,
         tokenKubeconfig,
         ...(kubeloginKubeconfig ? { kubeloginKubeconfig } : {}),
-        expiresAt: new Date(session.tokens.expiresAt),
+        expiresAt: new Date(tokens.expiresAt),
       }),
     );
-  });
+  };
 
-  app.post(`${prefix}/backchannel_logout`, express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
-    const token = (req.body as Record<string, unknown> | undefined)?.logout_token;
-    const logout = typeof token === 'string' ? await deps.logoutTokens.verify(token) : undefined;
-    if (!logout) return void res.status(400).json({ error: 'invalid_request' });
+  const backchannelLogout: Route = async (req, res) => {
+    const form = await readForm(req, BACKCHANNEL_BODY_LIMIT);
+    const token = form?.get('logout_token');
+    const logout = token ? await deps.logoutTokens.verify(token) : undefined;
+    if (!logout) return sendJson(res, 400, { error: 'invalid_request' });
     const ended = await deps.backend.destroyByIdp(logout);
     logger.info({ sessions: ended }, 'back-channel logout');
-    res.status(200).end();
-  });
+    res.writeHead(200, { 'content-length': '0' }).end();
+  };
 
-  // Errors (the store down, the provider failing mid-flow) get a page, never a stack trace.
-  app.use((err: unknown, _req: Request, res: Response, _next: express.NextFunction) => {
-    logger.warn({ err: (err as Error)?.message }, 'login route failed');
-    if (!res.headersSent) fail(res, 503, 'Sign-in is unavailable right now. Try again in a moment.');
-  });
-  return app;
+  const routes = new Map<string, Partial<Record<'GET' | 'POST', Route>>>([
+    [`${prefix}/static/page.css`, { GET: (_req, res) => send(res, 200, 'text/css', PAGE_CSS) }],
+    [`${prefix}/static/page.js`, { GET: (_req, res) => send(res, 200, 'application/javascript', PAGE_JS) }],
+    [`${prefix}/start`, { GET: start }],
+    [`${prefix}/callback`, { GET: callback }],
+    [`${prefix}/sign_out`, { GET: signOut, POST: signOut }],
+    [`${prefix}/userinfo`, { GET: userinfo }],
+    [`${prefix}/kubeconfig`, { GET: kubeconfig }],
+    [`${prefix}/backchannel_logout`, { POST: backchannelLogout }],
+  ]);
+
+  return (req, res) => {
+    securityHeaders(req, res, () => {});
+    res.setHeader('cache-control', 'no-store');
+    const url = new URL(req.url ?? '/', 'https://login.invalid');
+    const methods = routes.get(url.pathname);
+    if (!methods) return page(res, 404, 'There is no such page.');
+    const route = methods[req.method === 'HEAD' ? 'GET' : (req.method as 'GET' | 'POST')];
+    if (!route) {
+      res.setHeader('allow', Object.keys(methods).join(', '));
+      return page(res, 405, 'This page does not take that method.');
+    }
+    // Errors (the store down, the provider failing mid-flow) get a page, never a stack trace.
+    Promise.resolve()
+      .then(() => route(req, res, url))
+      .catch((err: unknown) => {
+        logger.warn({ err: (err as Error)?.message }, 'login route failed');
+        if (!res.headersSent) page(res, 503, 'Sign-in is unavailable right now. Try again in a moment.');
+        else res.destroy();
+      });
+  };
 }
 
 function kubeconfigYaml(config: SessionConfig, server: string, ca: string | undefined, user: Record<string, unknown>): string {

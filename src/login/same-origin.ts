@@ -5,13 +5,13 @@
  * a missing or foreign origin is refused. Bearer requests are not affected:
  * a browser never attaches a bearer token by itself.
  */
-import type { IncomingMessage } from 'node:http';
+import { authority, type ClientRequest } from '../proxy/client.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function isSameOriginOrSafe(req: IncomingMessage): boolean {
+export function isSameOriginOrSafe(req: ClientRequest): boolean {
   if (SAFE_METHODS.has(req.method ?? 'GET')) return true;
-  const own = `https://${req.headers.host ?? ''}`;
+  const own = `https://${authority(req) ?? ''}`;
   const origin = req.headers.origin;
   if (origin !== undefined) return origin === own;
   const referer = req.headers.referer;

@@ -3,7 +3,7 @@
  * and the session authenticator on proxied requests. The cookie is always
  * HttpOnly, Secure and SameSite=Lax; its id is signed with the cookie secret.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import session, { type Session, type SessionData } from 'express-session';
 import type { SessionConfig } from '../config/schema.js';
 import type { PendingLogin } from './oidc-client.js';
@@ -20,8 +20,8 @@ declare module 'express-session' {
   }
 }
 
-export type SessionRequest = IncomingMessage & { session?: Session & Partial<SessionData>; sessionID?: string };
-export type SessionMiddleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+export type SessionRequest = ClientRequest & { session?: Session & Partial<SessionData>; sessionID?: string };
+export type SessionMiddleware = (req: ClientRequest, res: ClientResponse, next: (err?: unknown) => void) => void;
 
 export function createSessionMiddleware(config: SessionConfig, backend: SessionBackend, secrets: string[]): SessionMiddleware {
   return session({
@@ -46,8 +46,19 @@ export function createSessionMiddleware(config: SessionConfig, backend: SessionB
 }
 
 /** Runs the middleware as a promise: the session (possibly new and empty) is on req afterwards. */
-export function loadSession(middleware: SessionMiddleware, req: IncomingMessage, res: ServerResponse): Promise<SessionRequest> {
+export function loadSession(middleware: SessionMiddleware, req: ClientRequest, res: ClientResponse): Promise<SessionRequest> {
+  if (!('_implicitHeader' in res)) withImplicitHeader(res);
   return new Promise((resolve, reject) => middleware(req, res, (err) => (err ? reject(err) : resolve(req as SessionRequest))));
+}
+
+/**
+ * express-session's end() calls res._implicitHeader() when no head was sent,
+ * an HTTP/1.1 ServerResponse internal that Node's HTTP/2 response lacks (it
+ * throws a TypeError there, e.g. when the client reset the stream before the
+ * answer). This is what the HTTP/1.1 one does: send the head as it stands.
+ */
+function withImplicitHeader(res: ClientResponse): void {
+  Object.defineProperty(res, '_implicitHeader', { value: () => void res.writeHead(res.statusCode) });
 }
 
 export const saveSession = (s: Session) => new Promise<void>((resolve, reject) => s.save((err) => (err ? reject(err) : resolve())));
@@ -56,7 +67,7 @@ export const destroySession = (s: Session) => new Promise<void>((resolve, reject
 export const regenerateSession = (s: Session) => new Promise<void>((resolve, reject) => s.regenerate((err) => (err ? reject(err) : resolve())));
 
 /** Whether the request carries a cookie by our session's name (signed or not; the middleware checks). */
-export function hasSessionCookie(req: IncomingMessage, name: string): boolean {
+export function hasSessionCookie(req: ClientRequest, name: string): boolean {
   const header = req.headers.cookie;
   if (!header) return false;
   return header.split(';').some((part) => part.trimStart().startsWith(`${name}=`));
