@@ -1,15 +1,16 @@
 /**
- * What is in flight, so that shutdown can let short requests finish and then
- * close the long-running ones (watches, follows, tunnels), and so that the
- * open-long-running gauge is always right.
+ * What is in flight, so that shutdown can let short requests finish, then
+ * close the long-running ones (watches, follows, tunnels) and wait until every
+ * one has written its audit line; and so that the open-long-running gauge is
+ * always right.
  */
 import type { RequestKind } from './proxy/long-running.js';
 
 export interface OpenRequests {
   /** Registers a request; call the returned function exactly when it ends. */
   track(kind: RequestKind, close: () => void): () => void;
-  /** Resolves when no short request is in flight, or after `ms`. */
-  shortDrained(ms: number): Promise<void>;
+  /** Resolves when no request of that kind (short ones, or any) is open, or after `ms`. */
+  drained(which: 'short' | 'all', ms: number): Promise<void>;
   /** Closes every open request (long-running ones, after the drain). */
   closeAll(): void;
 }
@@ -17,7 +18,8 @@ export interface OpenRequests {
 export function createOpenRequests(onChange?: (kind: RequestKind, delta: 1 | -1) => void): OpenRequests {
   const open = new Map<object, { kind: RequestKind; close: () => void }>();
   let shortCount = 0;
-  let drained: (() => void) | undefined;
+  const waiters = new Set<{ which: 'short' | 'all'; done: () => void }>();
+  const isDrained = (which: 'short' | 'all') => (which === 'short' ? shortCount === 0 : open.size === 0);
 
   return {
     track(kind, close) {
@@ -27,18 +29,24 @@ export function createOpenRequests(onChange?: (kind: RequestKind, delta: 1 | -1)
       else onChange?.(kind, 1);
       return () => {
         if (!open.delete(key)) return;
-        if (kind !== 'short') onChange?.(kind, -1);
-        else if (--shortCount === 0) drained?.();
+        if (kind === 'short') shortCount--;
+        else onChange?.(kind, -1);
+        for (const waiter of waiters) if (isDrained(waiter.which)) waiter.done();
       };
     },
-    shortDrained(ms) {
-      if (shortCount === 0) return Promise.resolve();
+    drained(which, ms) {
+      if (isDrained(which)) return Promise.resolve();
       return new Promise((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        drained = () => {
-          clearTimeout(timer);
-          resolve();
+        const waiter = {
+          which,
+          done: () => {
+            clearTimeout(timer);
+            waiters.delete(waiter);
+            resolve();
+          },
         };
+        const timer = setTimeout(waiter.done, ms);
+        waiters.add(waiter);
       });
     },
     closeAll() {

@@ -13,6 +13,7 @@ import type { AuditSink } from './audit/sink.js';
 import { isSameOriginOrSafe } from './login/same-origin.js';
 import type { Logger } from './observe/logger.js';
 import type { ProxyMetrics } from './observe/metrics.js';
+import { authority, type ClientRequest, type ClientResponse } from './proxy/client.js';
 import { createContext, type RequestContext } from './proxy/context.js';
 import type { ProxyErrorCode } from './proxy/errors.js';
 import { forward } from './proxy/forward.js';
@@ -26,7 +27,7 @@ import type { OpenRequests } from './open-requests.js';
 /** Browser login, when configured: its routes, and where a browser without credentials goes. */
 export interface LoginStage {
   isLoginPath(path: string): boolean;
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  handle(req: ClientRequest, res: ClientResponse): void;
   /** The login URL that returns to `target` afterwards. */
   startURL(target: string): string;
 }
@@ -44,11 +45,12 @@ export interface PipelineDeps {
 }
 
 /** A browser asking for a page: sent to log in rather than shown a 401. */
-const wantsPage = (req: IncomingMessage) =>
+const wantsPage = (req: ClientRequest) =>
   (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
 
 export interface Pipeline {
-  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  onRequest(req: ClientRequest, res: ClientResponse): void;
+  /** Upgrades exist only in HTTP/1.1. */
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
@@ -56,7 +58,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const { metrics, logger } = deps;
 
   /** Authenticate and rewrite: the upstream header lines, or the error to answer with. */
-  async function admit(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, upgrade?: string): Promise<string[] | ProxyErrorCode> {
+  async function admit(req: ClientRequest, res: ClientResponse, ctx: RequestContext, upgrade?: string): Promise<string[] | ProxyErrorCode> {
     const outcome = await deps.authenticate(req, res);
     if (outcome.kind === 'unavailable') return 'SESSION_STORE_UNAVAILABLE';
     if (outcome.kind !== 'authenticated') {
@@ -67,7 +69,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     ctx.identity = outcome.identity;
     if (outcome.identity.authMethod === 'session' && !isSameOriginOrSafe(req)) return 'CROSS_SITE_REQUEST';
     if (!deps.rules.allowImpersonation && hasImpersonationHeaders(req.rawHeaders)) return 'IMPERSONATION_FORBIDDEN';
-    const facts = { requestId: ctx.id, clientAddress: ctx.clientAddress, host: req.headers.host, proto: 'https' as const, upgrade };
+    const facts = { requestId: ctx.id, clientAddress: ctx.clientAddress, host: authority(req), proto: 'https' as const, upgrade };
     const result = upstreamHeaders(req.rawHeaders, outcome.identity, facts, deps.rules);
     return result.ok ? result.headers : 'IDENTITY_NOT_REPRESENTABLE';
   }

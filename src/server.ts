@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { Server as HttpServer } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuditSink } from './audit/sink.js';
@@ -17,12 +17,16 @@ import { createHealthServer } from './observe/health.js';
 import { createLogger, type Logger } from './observe/logger.js';
 import { createMetrics, type ProxyMetrics } from './observe/metrics.js';
 import { createOpenRequests } from './open-requests.js';
+import { createListener } from './listener.js';
 import { createPipeline } from './pipeline.js';
 import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from './proxy/errors.js';
 import { headerRules } from './proxy/request-headers.js';
 import { rawResponse } from './proxy/respond.js';
 import { Upstream } from './proxy/upstream.js';
 import { readKeyPair, watchFiles } from './tls/files.js';
+
+/** How long a stop waits for closed requests to report (it takes a tick or two; this is a bound). */
+const AUDIT_LINES_WAIT_MS = 2000;
 
 export interface RunningProxy {
   /** https://host:port the proxy listens on. */
@@ -77,16 +81,16 @@ export async function startProxy(
     open,
   });
 
-  const server = createHttpsServer({
+  const listener = createListener({
     ...readKeyPair(listen.tls.certFile, listen.tls.keyFile),
-    maxHeaderSize: listen.maxHeaderBytes,
-    headersTimeout: listen.headerTimeout,
-    requestTimeout: listen.bodyTimeout,
-    // Node checks those two timeouts every 30 s by default, which would let a slow
-    // client hold a connection for half a minute past headerTimeout.
-    connectionsCheckingInterval: Math.min(1000, listen.headerTimeout),
+    http2: listen.http2,
+    maxConcurrentStreams: listen.http2MaxConcurrentStreams,
+    maxHeaderBytes: listen.maxHeaderBytes,
+    headerTimeout: listen.headerTimeout,
+    bodyTimeout: listen.bodyTimeout,
     keepAliveTimeout: listen.keepAliveTimeout,
   });
+  const { server } = listener;
   server.on('request', pipeline.onRequest);
   server.on('upgrade', pipeline.onUpgrade);
   server.on('clientError', answerClientError);
@@ -116,12 +120,14 @@ export async function startProxy(
     close: () =>
       (closing ??= (async () => {
         stopWatchingCert();
-        const stopped = new Promise((resolve) => server.close(resolve));
-        server.closeIdleConnections();
-        await open.shortDrained(listen.shutdownGracePeriod);
+        const stopped = listener.stop();
+        await open.drained('short', listen.shutdownGracePeriod);
         open.closeAll();
-        server.closeAllConnections();
+        listener.destroyAll();
         await stopped;
+        // Each closed request writes its audit line when its close event comes, which
+        // may be after the listener has closed; the audit log must not close before.
+        await open.drained('all', AUDIT_LINES_WAIT_MS);
         await Promise.all([upstream.close(), tokens.close(), login?.close(), new Promise((resolve) => (health ? health.close(resolve) : resolve(undefined)))]);
         await audit.close();
         logger.info('kube-front-proxy stopped');
@@ -130,7 +136,7 @@ export async function startProxy(
 }
 
 /** Listens on "host:port" and returns the bound "host:port" (port 0 resolved). */
-export async function listenOn(server: Server | HttpServer, address: string): Promise<string> {
+export async function listenOn(server: TlsServer | HttpServer, address: string): Promise<string> {
   const split = address.lastIndexOf(':');
   const host = address.slice(0, split).replace(/^\[|\]$/g, '');
   server.listen(Number(address.slice(split + 1)), host || undefined);

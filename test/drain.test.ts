@@ -99,3 +99,17 @@ t.test('SIGTERM drains', async (t) => {
   t.match(audit, /"POST \/debug\/echo HTTP\/1\.1" 200 /, 'the drained request is in the audit log');
   t.match(audit, /kind=watch/, 'the closed watch is in the audit log');
 });
+
+t.test('a stop writes the audit line of every watch it closes, before the audit log closes', async (t) => {
+  // The close events of the watches it cuts can come after the listener has closed;
+  // an audit log closed first lost those lines (and SonicBoom threw on the late write).
+  const auditFile = join(t.testdir(), 'audit.log');
+  const stack = await startStack(t, { configure: (c) => ({ ...c, audit: { path: auditFile, format: 'combined' } }) });
+  await untilReady(stack.proxy);
+  const auth = { authorization: `Bearer ${await stack.mint()}` };
+  const watches = await Promise.all(['a', 'b', 'c'].map((ns) => stack.fetch(`/api/v1/namespaces/${ns}/pods?watch=1`, { headers: auth })));
+  for (const w of watches) w.body.on('error', () => {}).resume();
+  await stack.proxy.close();
+  const audit = await readFile(auditFile, 'utf8');
+  for (const ns of ['a', 'b', 'c']) t.match(audit, new RegExp(`GET /api/v1/namespaces/${ns}/pods\\?watch=1 HTTP/1\\.1" 200 .* kind=watch`), `watch in ${ns} logged`);
+});

@@ -26,11 +26,15 @@ export function createAuditSink(config: Config['audit']): AuditSink {
     process.stderr.write(`kube-front-proxy: audit log write failed: ${err.message}\n`);
   });
   const format = config.format === 'json' ? formatJson : formatCombined;
+  let closed = false;
   return {
     record(ctx) {
+      // SonicBoom throws once ended; a line after close is a shutdown-order bug, never a crash.
+      if (closed) return void process.stderr.write('kube-front-proxy: bug: audit line after the audit log closed\n');
       dest.write(`${format(auditRecord(ctx))}\n`);
     },
     async close() {
+      closed = true;
       clearInterval(flusher);
       dest.flushSync();
       if (config.path !== '-') dest.end();

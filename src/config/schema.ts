@@ -46,6 +46,19 @@ const listen = z
       .max(1_048_576)
       .default(32_768)
       .describe("Largest request head a client may send, in bytes (Node's --max-http-header-size)."),
+    http2: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Offer HTTP/2 (ALPN h2) besides HTTP/1.1. kubectl and client-go then multiplex their requests and watches over one connection; exec, attach and port-forward use HTTP/1.1 either way.',
+      ),
+    http2MaxConcurrentStreams: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(250)
+      .describe("Streams (requests and watches) one HTTP/2 connection may have open at once; kube-apiserver's default, --http2-max-streams-per-connection, is Go's 250."),
     headerTimeout: duration.prefault('20s').describe('Time a client has to send the whole request head: the slowloris guard.'),
     bodyTimeout: duration.prefault('60s').describe('Time a client has to send a whole request body on a short (non-streaming) request.'),
     keepAliveTimeout: duration.prefault('65s').describe('Idle time after which a kept-alive client connection is closed.'),

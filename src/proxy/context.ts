@@ -3,8 +3,8 @@
  * audit line and the metrics when the request ends.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Identity, RejectReason } from '../authn/identity.js';
+import type { ClientRequest } from './client.js';
 import type { ProxyErrorCode } from './errors.js';
 import { requestKind, type RequestKind } from './long-running.js';
 
@@ -33,7 +33,7 @@ export interface RequestContext {
   bytesSent: number;
 }
 
-export function createContext(req: IncomingMessage, isUpgrade: boolean): RequestContext {
+export function createContext(req: ClientRequest, isUpgrade: boolean): RequestContext {
   const target = req.url ?? '/';
   const queryStart = target.indexOf('?');
   const path = queryStart < 0 ? target : target.slice(0, queryStart);

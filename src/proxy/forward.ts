@@ -4,8 +4,10 @@
  * as it arrives, the response streams down chunk by chunk with back-pressure
  * in both directions, and nothing is ever buffered whole.
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { hasBody, type ClientRequest, type ClientResponse } from './client.js';
 import type { RequestContext } from './context.js';
 import { upstreamErrorCode } from './upstream-errors.js';
 import type { ProxyErrorCode } from './errors.js';
@@ -21,36 +23,43 @@ export interface ForwardOptions {
 }
 
 export function forward(
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: ClientRequest,
+  res: ClientResponse,
   ctx: RequestContext,
   headers: string[],
   pool: Dispatcher,
   options: ForwardOptions,
 ): void {
   const streaming = ctx.kind !== 'short';
+  const body: Writable = res;
   let controller: Dispatcher.DispatchController | undefined;
+  let clientGone = false;
   // A client that goes away takes its upstream request with it (a closed watch must not linger).
+  // (writableEnded, not writableFinished: Node's HTTP/2 response reports a reset stream as finished.)
   res.once('close', () => {
-    if (!res.writableFinished) controller?.abort(new Error('client closed the connection'));
+    if (res.writableEnded) return;
+    clientGone = true;
+    controller?.abort(new Error('client closed the connection'));
   });
 
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(c) {
       controller = c;
-      if (res.destroyed) c.abort(new Error('client closed the connection'));
+      if (clientGone) c.abort(new Error('client closed the connection'));
     },
-    onResponseStart(_c, statusCode, upstreamHeaders, statusMessage) {
+    onResponseStart(_c, statusCode, upstreamHeaders) {
       if (statusCode < 200) return; // 1xx informational: not relayed
       ctx.upstreamStatus = statusCode;
       ctx.status = statusCode;
-      res.writeHead(statusCode, statusMessage, responseHeaders(upstreamHeaders));
+      // The reason phrase is not relayed: HTTP/2 has none, and HTTP/1.1 clients ignore it.
+      res.writeHead(statusCode, responseHeaders(upstreamHeaders));
       // A watch's client must see the head before the first event, which may be minutes away.
-      if (streaming) res.flushHeaders();
+      // (HTTP/2 sends the head at writeHead already.)
+      if (streaming && 'flushHeaders' in res) res.flushHeaders();
     },
     onResponseData(c, chunk) {
       ctx.bytesSent += chunk.length;
-      if (!res.write(chunk)) {
+      if (!body.write(chunk)) {
         c.pause();
         res.once('drain', () => c.resume());
       }
@@ -62,7 +71,7 @@ export function forward(
       if (res.headersSent) {
         // Mid-stream failure: the only honest signal left is to cut the response.
         res.destroy(err);
-      } else if (!res.destroyed) {
+      } else if (!clientGone) {
         options.onError(upstreamErrorCode(err), err);
       }
     },
@@ -80,11 +89,6 @@ export function forward(
     },
     handler,
   );
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {

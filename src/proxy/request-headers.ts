@@ -80,8 +80,10 @@ export type UpstreamHeaders =
  * 3. drop every identity header and extra-prefixed header, in any casing;
  * 4. drop Impersonate-* unless impersonation is allowed (callers refuse the
  *    request with 403 before this when it is not; dropping is the backstop);
- * 5. remove our session cookie from Cookie (the upstream never sees it);
- * 6. add X-Forwarded-*, Audit-ID, Upgrade, then the identity.
+ * 5. drop HTTP/2 pseudo-headers (:method, :path, :authority, :scheme);
+ * 6. join Cookie lines into one, without our session cookie: HTTP/2 clients
+ *    may split cookies over several lines, HTTP/1.1 allows one (RFC 9113 §8.2.3);
+ * 7. add X-Forwarded-*, Audit-ID, Upgrade, then the identity.
  */
 export function upstreamHeaders(
   rawHeaders: readonly string[],
@@ -91,19 +93,21 @@ export function upstreamHeaders(
 ): UpstreamHeaders {
   const connectionListed = connectionTokens(rawHeaders);
   const out: string[] = [];
+  const cookies: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (ALWAYS_DROPPED.has(lower) || connectionListed.has(lower) || lower.startsWith('proxy-')) continue;
+    if (ALWAYS_DROPPED.has(lower) || connectionListed.has(lower) || lower.startsWith('proxy-') || lower.startsWith(':')) continue;
     if (rules.identityNames.has(lower) || rules.extraPrefixes.some((p) => lower.startsWith(p))) continue;
     if (!rules.allowImpersonation && lower.startsWith(IMPERSONATE_PREFIX)) continue;
-    if (lower === 'cookie' && rules.sessionCookie) {
-      const rest = withoutCookie(rawHeaders[i + 1]!, rules.sessionCookie);
-      if (rest) out.push(name, rest);
+    if (lower === 'cookie') {
+      const rest = rules.sessionCookie ? withoutCookie(rawHeaders[i + 1]!, rules.sessionCookie) : rawHeaders[i + 1]!;
+      if (rest) cookies.push(rest);
       continue;
     }
     out.push(name, rawHeaders[i + 1]!);
   }
+  if (cookies.length) out.push('Cookie', cookies.join('; '));
 
   out.push('X-Forwarded-For', facts.clientAddress, 'X-Forwarded-Proto', facts.proto);
   if (facts.host) out.push('X-Forwarded-Host', facts.host);

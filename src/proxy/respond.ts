@@ -2,12 +2,13 @@
  * The one place that turns our errors into responses: a Kubernetes Status on
  * an HTTP response, or the same as raw bytes on an upgrade socket.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ClientResponse } from './client.js';
 import type { RequestContext } from './context.js';
 import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from './errors.js';
 
-export function sendError(res: ServerResponse, ctx: RequestContext, code: ProxyErrorCode): void {
+export function sendError(res: ClientResponse, ctx: RequestContext, code: ProxyErrorCode): void {
   ctx.errorCode = code;
   ctx.status = proxyErrors[code].status;
   if (res.headersSent) {

@@ -53,9 +53,10 @@ export class Upstream {
       : netConnect({ host, port });
   }
 
+  /** Called after every client connection is closed: whatever is still open upstream is orphaned. */
   async close(): Promise<void> {
     this.#stopWatching();
-    await this.#pool.close();
+    await this.#pool.destroy();
   }
 
   #loadTls(): ConnectionOptions {

@@ -151,7 +151,16 @@ t.test('extra keys are percent-encoded as client-go does', async (t) => {
 t.test('the session cookie is removed from Cookie; other cookies pass', async (t) => {
   const withSession = headerRules(names, false, '_kfp_session');
   const ls = lines(['Cookie', '_kfp_session=s%3Aabc.sig; app=1', 'cookie', 'x=2;_kfp_session=again ; y=3', 'Cookie', '_kfp_session=only'], alice, withSession);
-  t.same(values(ls, 'cookie'), ['app=1', 'x=2; y=3'], 'every occurrence removed; an emptied header dropped');
+  t.same(values(ls, 'cookie'), ['app=1; x=2; y=3'], 'every occurrence removed, the rest joined into one line');
+  t.same(values(lines(['Cookie', '_kfp_session=only']), 'cookie'), ['_kfp_session=only'], 'kept without browser login');
+  t.same(values(lines(['Cookie', '_kfp_session=only'], alice, withSession), 'cookie'), [], 'a Cookie emptied by the removal is dropped');
   t.same(values(lines(['Cookie', '_kfp_session_other=1'], alice, withSession), 'cookie'), ['_kfp_session_other=1'], 'only the exact name');
   t.same(values(lines(['Cookie', '_kfp_session=1']), 'cookie'), ['_kfp_session=1'], 'untouched without browser login');
+});
+
+t.test('HTTP/2: pseudo-headers never reach the upstream, and split cookies are joined into one line', async (t) => {
+  const ls = lines([':method', 'GET', ':path', '/api', ':authority', 'proxy.example.com', ':scheme', 'https', 'cookie', 'a=1', 'accept', '*/*', 'cookie', 'b=2']);
+  t.same(ls.filter(([n]) => n.startsWith(':')), [], 'no pseudo-header');
+  t.same(values(ls, 'cookie'), ['a=1; b=2'], 'one Cookie line, as HTTP/1.1 requires (RFC 9113 section 8.2.3)');
+  t.same(values(ls, 'accept'), ['*/*']);
 });

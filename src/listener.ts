@@ -1,0 +1,112 @@
+/**
+ * The TLS listener clients connect to: HTTP/2 offered by ALPN with HTTP/1.1
+ * as the fallback (or HTTP/1.1 alone), and the same limits on both.
+ *
+ * kubectl and client-go pick h2 when it is offered and multiplex every request
+ * and watch of a process over one connection. Upgrades (exec, attach,
+ * port-forward) stay on HTTP/1.1: kubectl's SPDY and WebSocket dialers offer
+ * only http/1.1, and Node's HTTP/1.1 code emits 'upgrade' on this server as on
+ * any other.
+ */
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureServer, type ServerHttp2Session } from 'node:http2';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+
+export interface ListenerOptions {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly http2: boolean;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS offered to HTTP/2 clients. */
+  readonly maxConcurrentStreams: number;
+  readonly maxHeaderBytes: number;
+  readonly headerTimeout: number;
+  readonly bodyTimeout: number;
+  readonly keepAliveTimeout: number;
+}
+
+export interface Listener {
+  readonly server: TlsServer;
+  /**
+   * Stops accepting connections. Idle HTTP/1.1 connections close now; HTTP/2
+   * sessions are told GOAWAY and close once their open streams end.
+   * Resolves when every connection has closed.
+   */
+  stop(): Promise<void>;
+  /** Closes every remaining connection at once. */
+  destroyAll(): void;
+}
+
+/** Node's own default for HTTP/1.1 (maxHeadersCount); HTTP/2's would be 128. */
+const MAX_HEADER_PAIRS = 2000;
+
+export function createListener(options: ListenerOptions): Listener {
+  const http1Limits = {
+    maxHeaderSize: options.maxHeaderBytes,
+    headersTimeout: options.headerTimeout,
+    requestTimeout: options.bodyTimeout,
+    // Node checks those two timeouts every 30 s by default, which would let a slow
+    // client hold a connection for half a minute past headerTimeout.
+    connectionsCheckingInterval: Math.min(1000, options.headerTimeout),
+    keepAliveTimeout: options.keepAliveTimeout,
+    requireHostHeader: true,
+  };
+  const server: TlsServer = options.http2
+    ? createSecureServer({
+        cert: options.cert,
+        key: options.key,
+        allowHTTP1: true,
+        maxHeaderListPairs: MAX_HEADER_PAIRS,
+        settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
+      })
+    : createHttpsServer({ cert: options.cert, key: options.key, ...http1Limits });
+  if (options.http2) {
+    // The HTTP/2 server hands HTTP/1.1 connections to Node's HTTP/1.1 code, which
+    // reads these limits from the server object, not from the constructor.
+    Object.assign(server, http1Limits);
+    // It would also report failed TLS handshakes as 'clientError', whose handler
+    // answers in HTTP/1.1; a connection that never finished its handshake just closes.
+    server.removeAllListeners('tlsClientError');
+    server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+  }
+
+  const sockets = new Set<TLSSocket>();
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    closeWhenIdle(session, options.keepAliveTimeout);
+  });
+
+  return {
+    server,
+    stop() {
+      // close() also closes idle HTTP/1.1 connections (Node >= 19).
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      return stopped;
+    },
+    destroyAll() {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
+
+/**
+ * HTTP/2 has no keep-alive timeout of its own: a session with no open stream
+ * for keepAliveTimeout is closed with GOAWAY, as an idle HTTP/1.1 connection would be.
+ */
+function closeWhenIdle(session: ServerHttp2Session, keepAliveTimeout: number): void {
+  let open = 0;
+  session.on('stream', (stream) => {
+    open++;
+    stream.once('close', () => open--);
+  });
+  // Node re-arms this timer on every frame in either direction.
+  session.setTimeout(keepAliveTimeout, () => {
+    if (open === 0) session.close();
+  });
+}
