@@ -22,6 +22,8 @@ export class Upstream {
   /** The URL's host without IPv6 brackets, as sockets and SNI want it. */
   readonly #host: string;
   #tls: ConnectionOptions = {};
+  /** The last TLS session ticket from the upstream, for tunnels to resume. */
+  #tlsSession: Buffer | undefined;
   #pool: Pool;
   #stopWatching: () => void = () => {};
 
@@ -44,13 +46,23 @@ export class Upstream {
     return this.#pool;
   }
 
-  /** A fresh connection for an upgrade tunnel (not pooled: it becomes the tunnel). */
+  /**
+   * A fresh connection for an upgrade tunnel (not pooled: it becomes the tunnel).
+   * It resumes the last TLS session the upstream gave us: a full handshake with
+   * client certificate costs several milliseconds of CPU on both sides, for every
+   * exec and port-forward.
+   */
   connect(): Socket {
     const port = Number(this.url.port || (this.secure ? 443 : 80));
     const host = this.#host;
-    return this.secure
-      ? tlsConnect({ ...this.#tls, host, port, ALPNProtocols: ['http/1.1'] })
-      : netConnect({ host, port });
+    if (!this.secure) return netConnect({ host, port });
+    const socket = tlsConnect({ ...this.#tls, host, port, ALPNProtocols: ['http/1.1'], ...(this.#tlsSession && { session: this.#tlsSession }) });
+    const tls = this.#tls;
+    socket.on('session', (session: Buffer) => {
+      // A session made with certificates since replaced must not be resumed.
+      if (this.#tls === tls) this.#tlsSession = session;
+    });
+    return socket;
   }
 
   /** Called after every client connection is closed: whatever is still open upstream is orphaned. */
@@ -87,6 +99,8 @@ export class Upstream {
       this.logger.warn({ err: (err as Error).message }, 'upstream client certificate changed but cannot be loaded yet; keeping the old one');
       return;
     }
+    // A resumed session keeps the identity of its first handshake: the old certificate.
+    this.#tlsSession = undefined;
     const old = this.#pool;
     this.#pool = this.#newPool();
     this.logger.info('upstream client certificate reloaded');
