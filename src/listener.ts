@@ -9,7 +9,7 @@
  * any other.
  */
 import { createServer as createHttpsServer } from 'node:https';
-import { createSecureServer, type ServerHttp2Session } from 'node:http2';
+import { constants, createSecureServer, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 
 export interface ListenerOptions {
@@ -80,6 +80,7 @@ export function createListener(options: ListenerOptions): Listener {
     session.once('close', () => sessions.delete(session));
     closeWhenIdle(session, options.keepAliveTimeout);
   });
+  if (options.bodyTimeout > 0) server.on('stream', (stream: ServerHttp2Stream) => limitBodyTime(stream, options.bodyTimeout));
 
   return {
     server,
@@ -109,4 +110,16 @@ function closeWhenIdle(session: ServerHttp2Session, keepAliveTimeout: number): v
   session.setTimeout(keepAliveTimeout, () => {
     if (open === 0) session.close();
   });
+}
+
+/**
+ * listen.bodyTimeout over HTTP/2, as Node's requestTimeout does over HTTP/1.1:
+ * a request body not complete in time resets its stream. Requests without a
+ * body (every watch) are not timed.
+ */
+function limitBodyTime(stream: ServerHttp2Stream, bodyTimeout: number): void {
+  if (stream.endAfterHeaders) return;
+  const timer = setTimeout(() => stream.close(constants.NGHTTP2_CANCEL), bodyTimeout);
+  stream.once('end', () => clearTimeout(timer));
+  stream.once('close', () => clearTimeout(timer));
 }

@@ -201,3 +201,23 @@ t.test('a head over listen.maxHeaderBytes is refused, and the session goes on', 
   t.notOk(stack.upstream.seen.some((r) => r.rawHeaders.some((h) => h.toLowerCase() === 'x-big')), 'nothing reached the upstream');
   t.equal((await h2request(session, { ':path': '/api', ...auth })).status, 200, 'the next request on the session is served');
 });
+
+t.test('listen.bodyTimeout holds over HTTP/2: a body not complete in time resets its stream; a quiet watch is not timed', async (t) => {
+  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, headerTimeout: '500ms', bodyTimeout: '1s' } }) });
+  const session = h2session(stack);
+  t.teardown(() => session.destroy());
+  const watch = session.request({ ':path': '/api/v1/namespaces/slow/pods?watch=true', ...auth }, { endStream: true });
+  watch.on('error', () => {});
+  await once(watch, 'response');
+  const upload = session.request({ ':method': 'POST', ':path': '/debug/echo', ...auth, 'content-type': 'text/plain' });
+  upload.on('error', () => {});
+  upload.resume();
+  upload.write('a body that never ends');
+  const started = Date.now();
+  await once(upload, 'close');
+  t.equal(upload.rstCode, constants.NGHTTP2_CANCEL, 'the upload stream was reset');
+  t.ok(Date.now() - started >= 900, 'not before bodyTimeout');
+  await new Promise((r) => setTimeout(r, 500));
+  t.notOk(watch.closed, 'the watch, which has no body, is still open past bodyTimeout');
+  t.equal(stack.upstream.emitPodEvent('slow', 'ADDED'), 1, 'and still open upstream');
+});
