@@ -45,7 +45,7 @@ import type {
   WatchCollectResult,
   WatchOpenResult,
 } from './loadgen.js';
-import { nginxVersion, prepareNginx } from './nginx.js';
+import { nginxHttp2, nginxVersion, prepareNginx } from './nginx.js';
 import { summarizeProfiles, type ClockWindow, type ProfileSummary } from './profile.js';
 import { median, type LatencySummary } from './stats.js';
 import { mintTokens, writeTokens } from './tokens.js';
@@ -55,6 +55,12 @@ export const KFP = 'kube-front-proxy';
 export const NGINX = 'nginx';
 export const HTTP_PROXY = 'http-proxy';
 export const NOAUTH = 'kube-front-proxy no-auth build';
+/** The same servers, with clients over HTTP/2 (the rows are named after the HTTP/1.1 ones with this suffix). */
+export const H2 = ' (h2)';
+export const KFP_H2 = `${KFP}${H2}`;
+export const NGINX_H2 = `${NGINX}${H2}`;
+/** Streams per HTTP/2 connection the servers allow: kube-front-proxy's default listen.http2MaxConcurrentStreams, and kube-apiserver's. */
+export const HTTP2_MAX_STREAMS = 250;
 
 export interface BenchOptions {
   /** Which scenarios (1–6) to run. */
@@ -65,11 +71,15 @@ export interface BenchOptions {
   readonly warmupMs: number;
   /** Keep-alive connections of scenarios 1–3. */
   readonly connections: number;
+  /** Scenario 1 over HTTP/2: the `connections` requests in flight as streams spread over this many sessions. */
+  readonly http2Sessions: number;
   /** Distinct tokens per algorithm (scenario 3). */
   readonly tokens: number;
   /** Idle watches wanted (scenario 4); capped by the open-file limit. */
   readonly watches: number;
   readonly watchRounds: number;
+  /** Scenario 4 over HTTP/2: watches (streams) per session, so ceil(watches / this) sessions; at most HTTP2_MAX_STREAMS. */
+  readonly http2Streams: number;
   /** A fresh proxy and nginx for every scenario-4 window (the smoke run reuses the running ones to start faster). */
   readonly freshWatchServers: boolean;
   readonly watchEventRate: number;
@@ -96,9 +106,11 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   windowMs: 3000,
   warmupMs: 1000,
   connections: 64,
+  http2Sessions: 4,
   tokens: 10_000,
   watches: 10_000,
   watchRounds: 2,
+  http2Streams: HTTP2_MAX_STREAMS,
   freshWatchServers: true,
   watchEventRate: 200,
   upgradeRate: 20,
@@ -115,9 +127,12 @@ export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
   windowMs: 300,
   warmupMs: 100,
   connections: 8,
+  http2Sessions: 2,
   tokens: 20,
   watches: 20,
   watchRounds: 1,
+  // Several HTTP/2 sessions even at 20 watches, the last one partly filled.
+  http2Streams: 8,
   freshWatchServers: false,
   // One process per proxy: the smoke run starts four of them.
   proxyWorkers: 1,
@@ -277,6 +292,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       has(1, 3) && kfpNoAuth(),
       has(3) && kfpNoCache(),
     ]);
+    const withNginxH2 = nginxHttp2();
+    if (has(1, 4)) {
+      notes.push(
+        withNginxH2
+          ? `The "(h2)" rows are the same servers with clients over HTTP/2 (ALPN h2; nginx with \`http2_max_concurrent_streams ${HTTP2_MAX_STREAMS}\`, the proxy's default limit). ` +
+              'direct stays HTTP/1.1 (the upstream stand-in, like the proxies\' upstream side, speaks HTTP/1.1 only), so their "vs direct" compares with HTTP/1.1 direct, and their "vs nginx" with nginx (h2).'
+          : `The "(h2)" rows are kube-front-proxy with clients over HTTP/2 (ALPN h2); this nginx (${nginxVersion() ?? 'not installed'}, Debian's nginx-light) lacks http_v2_module (\`nginx -V\`), so there is no nginx (h2) row. ` +
+              'direct stays HTTP/1.1 (the upstream stand-in, like the proxies\' upstream side, speaks HTTP/1.1 only), so "vs direct" compares with HTTP/1.1 direct.',
+      );
+    }
     if (has(1, 2, 3, 5, 6)) {
       proxyWorkers = (await kfp()).workers;
       notes.push(`kube-front-proxy ran with ${proxyWorkers} worker process(es)${options.proxyWorkers === undefined ? ' (its default)' : ' (listen.workers)'}; its CPU is summed over all its processes.`);
@@ -322,13 +347,25 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         id: 's1', scenario: 1, title: `max requests/s, ${options.connections} keep-alive connections, warm JWT cache`, unit: 'req/s',
         higherIsBetter: true, compare: 'ratio', cpuUnit: 'µs/req', baseline: HTTP_PROXY,
       });
-      const configs = [direct, await kfp(), await nginx(), await forwarder(), await kfpNoAuth()];
+      const h2 = { http2Sessions: options.http2Sessions };
+      notes.push(
+        `Scenario 1 (h2): the same ${options.connections} requests in flight, as streams spread round-robin over ${options.http2Sessions} HTTP/2 connections (bench/README.md says why this shape).`,
+      );
+      const configs: { name: string; server: Server; job?: typeof h2 }[] = [
+        { name: DIRECT, server: direct },
+        { name: KFP, server: await kfp() },
+        { name: KFP_H2, server: await kfp(), job: h2 },
+        { name: NGINX, server: await nginx() },
+        ...(withNginxH2 ? [{ name: NGINX_H2, server: await nginx(), job: h2 }] : []),
+        { name: HTTP_PROXY, server: await forwarder() },
+        { name: NOAUTH, server: await kfpNoAuth() },
+      ];
       for (let round = 0; round < options.rounds; round++) {
-        for (const server of rotate(configs, round)) {
-          const w = await closedWindow(server, { path: POD_PATH, connections: options.connections, warmupMs: options.warmupMs, durationMs: options.windowMs });
-          check(`s1 ${server.name}`, w.result);
-          f.samples.push({ config: server.name, round, value: w.result.rps, cpuUs: w.proxyUs, extra: extraOf(w.result, w) });
-          log(`  round ${round + 1} ${server.name}: ${w.result.rps.toFixed(0)} req/s, proxy ${fmt(w.proxyUs)} µs/req${noisy(w.foreignCores)}`);
+        for (const { name, server, job } of rotate(configs, round)) {
+          const w = await closedWindow(server, { path: POD_PATH, connections: options.connections, warmupMs: options.warmupMs, durationMs: options.windowMs, ...job });
+          check(`s1 ${name}`, w.result);
+          f.samples.push({ config: name, round, value: w.result.rps, cpuUs: w.proxyUs, extra: { ...extraOf(w.result, w), ...job } });
+          log(`  round ${round + 1} ${name}: ${w.result.rps.toFixed(0)} req/s, proxy ${fmt(w.proxyUs)} µs/req${noisy(w.foreignCores)}`);
         }
       }
       kfpMax = median(f.samples.filter((s) => s.config === KFP).map((s) => s.value));
@@ -440,33 +477,65 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       const d50 = figure({ id: 's4-p50', scenario: 4, title: `event delivery delay p50, ${options.watchEventRate} events/s across ${count} watches`, unit: 'ms', higherIsBetter: false, compare: 'difference' });
       const d99 = figure({ id: 's4-p99', scenario: 4, title: `event delivery delay p99, ${options.watchEventRate} events/s across ${count} watches`, unit: 'ms', higherIsBetter: false, compare: 'difference' });
       const curveWindows = new Map<string, LatencySummary[]>();
+      if (options.http2Streams > HTTP2_MAX_STREAMS) throw new Error(`http2Streams ${options.http2Streams}: the servers allow ${HTTP2_MAX_STREAMS} streams per HTTP/2 connection`);
+      const sessions = Math.ceil(count / options.http2Streams);
+      notes.push(
+        `Scenario 4 (h2): the same ${count} watches as streams of ${sessions} HTTP/2 connection(s), ${Math.min(count, options.http2Streams)} per connection, as client-go's informers share one; ` +
+          'upstream, each watch is still a connection of its own (HTTP/1.1).',
+      );
       // A fresh proxy and nginx per window (memory freed by an earlier window would hide growth), all started up front.
+      const configs: { name: string; start?: (round: number) => Promise<Server>; h2?: boolean; headWithFirstEvent?: boolean }[] = [
+        { name: DIRECT },
+        { name: KFP, start: (round) => (options.freshWatchServers ? startProxy(env, `${KFP} watches ${round + 1}`, {}) : kfp()) },
+        { name: KFP_H2, h2: true, start: (round) => (options.freshWatchServers ? startProxy(env, `${KFP_H2} watches ${round + 1}`, {}) : kfp()) },
+        { name: NGINX, start: (round) => (options.freshWatchServers ? startNginx(env, `nginx-watches-${round + 1}`) : nginx()) },
+        ...(withNginxH2
+          ? [{ name: NGINX_H2, h2: true, headWithFirstEvent: true, start: (round: number) => (options.freshWatchServers ? startNginx(env, `nginx-h2-watches-${round + 1}`) : nginx()) }]
+          : []),
+      ];
+      if (withNginxH2) {
+        notes.push(
+          `Scenario 4, nginx (h2): ${nginxVersion() ?? 'nginx'} over HTTP/2 holds a streamed response's head back until its first body bytes (over HTTP/1.1 it sends it at once; curl --http2 sees the same), ` +
+            'so a watch with no event yet never gets its response head, and a client-go Watch() through it would block until the first event or bookmark. ' +
+            'The load generator counts those watches open once their requests are sent and the upstream holds every one; the delay of each event is measured as for the others.',
+        );
+      }
       const fresh = new Map<string, Promise<Server>>();
       for (let round = 0; round < options.watchRounds; round++) {
-        fresh.set(`${KFP} ${round}`, options.freshWatchServers ? startProxy(env, `${KFP} watches ${round + 1}`, {}) : kfp());
-        fresh.set(`${NGINX} ${round}`, options.freshWatchServers ? startNginx(env, `nginx-watches-${round + 1}`) : nginx());
+        for (const config of configs) if (config.start) fresh.set(`${config.name} ${round}`, config.start(round));
       }
       starting.push(...fresh.values());
       for (const started of options.freshWatchServers ? fresh.values() : []) {
         void started.then((s) => cleanup.push(() => s.stop()), () => undefined);
       }
       await Promise.all(fresh.values());
-      const configs = [DIRECT, KFP, NGINX].map((name) => ({ name }));
       for (let round = 0; round < options.watchRounds; round++) {
         for (const config of rotate(configs, round)) {
           const server = config.name === DIRECT ? direct : await fresh.get(`${config.name} ${round}`)!;
           try {
             // Load the code paths first, so the baseline is a proxy that has served requests.
-            await closedWindow(server, { path: POD_PATH, connections: 4, warmupMs: 0, durationMs: 200 });
+            await closedWindow(server, { path: POD_PATH, connections: 4, warmupMs: 0, durationMs: 200, ...(config.h2 && { http2Sessions: 4 }) });
             await sleep(500);
             const before = rssKiB(server.pids());
-            const opened = await loadgen.call<WatchOpenResult>('watchOpen', { target: targetOf(server), path: WATCH_PATH, count, concurrency: 64 });
+            const opened = await loadgen.call<WatchOpenResult>('watchOpen', {
+              target: targetOf(server),
+              path: WATCH_PATH,
+              count,
+              concurrency: 64,
+              ...(config.h2 && { http2Streams: options.http2Streams }),
+              ...(config.headWithFirstEvent && { headWithFirstEvent: true }),
+            });
             if (opened.failed) errors.push(`s4 ${config.name}: ${opened.failed} of ${count} watches failed (${opened.firstError ?? '?'})`);
             await until(async () => (await upstream.call<number>('watchCount')) >= opened.opened, 30_000, 'the upstream to see every watch');
             await sleep(Math.min(2000, options.windowMs));
             const after = rssKiB(server.pids());
             if (server.name !== DIRECT) {
-              rss.samples.push({ config: config.name, round, value: (after - before) / Math.max(1, opened.opened), extra: { rssBeforeKiB: before, rssAfterKiB: after, watches: opened.opened, openSeconds: opened.seconds } });
+              rss.samples.push({
+                config: config.name,
+                round,
+                value: (after - before) / Math.max(1, opened.opened),
+                extra: { rssBeforeKiB: before, rssAfterKiB: after, watches: opened.opened, openSeconds: opened.seconds, ...(config.h2 && { http2Sessions: sessions }) },
+              });
             }
             await quiet();
             await loadgen.call('watchCollect');
@@ -821,6 +890,7 @@ async function startNginx(env: Env, name = 'nginx'): Promise<Server> {
     clientKey: pki.frontProxyClientKey,
     identityHeaders: IDENTITY_HEADERS,
     maxFiles: openFileLimit().hard,
+    ...(nginxHttp2() && { http2MaxStreams: HTTP2_MAX_STREAMS }),
   });
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const child = new Child(NGINX, proc, join(env.logs, `${slug(name)}.log`));

@@ -5,16 +5,20 @@
  * - `closed`: N keep-alive connections (undici Pool, no pipelining), each sending
  *   its next request as soon as the previous one is answered: the maximum rate.
  *   With `newConnectionPerRequest`, every request opens a fresh TLS connection
- *   with no session resumption, as a new kubectl process does.
+ *   with no session resumption, as a new kubectl process does. With
+ *   `http2Sessions`, the N requests in flight are N streams spread over that
+ *   many HTTP/2 sessions (node:http2) instead.
  * - `open`: a fixed arrival rate on a 1 ms schedule, never waiting for answers
  *   (requests beyond the N connections queue in the pool, and that wait is
  *   counted); latency from the moment a request is issued to its last byte.
  *   The schedule lag (issue time minus intended time) is reported so that a
  *   generator that fell behind shows.
  * - `watchOpen`/`watchCollect`/`watchClose`: many idle watches on raw TLS
- *   sockets (one connection each, as HTTP/1.1 clients hold them), then the
- *   delivery delay of each event, read from the upstream's monotonic clock in
- *   its resourceVersion (CLOCK_MONOTONIC is one clock for every process).
+ *   sockets (one connection each, as HTTP/1.1 clients hold them), or with
+ *   `http2Streams` as streams of shared HTTP/2 sessions (that many per session,
+ *   as client-go's informers share one connection), then the delivery delay of
+ *   each event, read from the upstream's monotonic clock in its resourceVersion
+ *   (CLOCK_MONOTONIC is one clock for every process).
  * - `upgrades`: SPDY/3.1 upgrade sessions at a fixed rate, each on a new TLS
  *   connection; latency from connect to the end of the 101 head.
  * - `tunnel`: one upgrade carrying `bytes` from the upstream; bytes per second.
@@ -23,6 +27,7 @@
  * the harness reads the proxy's CPU time over exactly that window.
  */
 import { readFileSync } from 'node:fs';
+import { connect as http2Connect, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import { emitEvent, serveCalls } from './ipc.js';
@@ -50,6 +55,8 @@ export interface ClosedJob {
   readonly warmupRequests?: number;
   readonly durationMs: number;
   readonly newConnectionPerRequest?: boolean;
+  /** Over HTTP/2: the `connections` requests in flight become streams spread over this many sessions. */
+  readonly http2Sessions?: number;
 }
 
 export interface OpenJob {
@@ -82,6 +89,14 @@ export interface WatchOpenJob {
   readonly path: string;
   readonly count: number;
   readonly concurrency: number;
+  /** Over HTTP/2: this many watches (streams) per session, so ceil(count / http2Streams) sessions. */
+  readonly http2Streams?: number;
+  /**
+   * Over HTTP/2: count a watch open once its request is sent, not when its response head arrives,
+   * for a server that holds the head back until the first event (nginx 1.22 does, over HTTP/2 only).
+   * The harness then checks at the upstream that every watch arrived, and that every event was delivered.
+   */
+  readonly headWithFirstEvent?: boolean;
 }
 
 export interface WatchOpenResult {
@@ -194,10 +209,28 @@ function fire(dispatcher: Dispatcher, path: string, headers: string[], reset: bo
   );
 }
 
-async function closed(job: ClosedJob): Promise<ThroughputResult> {
+/** Where a closed loop sends its `n`-th request from `lane` (one connection, or one stream slot of an HTTP/2 session). */
+interface Sender {
+  fire(lane: number, n: number, done: Done): void;
+  close(): Promise<unknown>;
+}
+
+function poolSender(job: ClosedJob): Sender {
   const p = pool(job.target, job.connections, job.newConnectionPerRequest === true);
   const headersFor = headerSource(job.target);
   const reset = job.newConnectionPerRequest === true;
+  return { fire: (_lane, n, done) => fire(p, job.path, headersFor(n), reset, done), close: () => p.destroy() };
+}
+
+/** Lane i sends on session i mod `sessions`: `connections / sessions` streams in flight on each. */
+async function http2Sender(job: ClosedJob, sessions: number): Promise<Sender> {
+  const open = await Promise.all(Array.from({ length: sessions }, () => http2Session(job.target)));
+  const headersFor = http2HeaderSource(job.target, job.path);
+  return { fire: (lane, n, done) => fireHttp2(open[lane % open.length]!, headersFor(n), done), close: () => destroyAll(open) };
+}
+
+async function closed(job: ClosedJob): Promise<ThroughputResult> {
+  const sender = job.http2Sessions ? await http2Sender(job, job.http2Sessions) : poolSender(job);
   const latencies = new Samples();
   let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
   let issued = 0;
@@ -215,14 +248,14 @@ async function closed(job: ClosedJob): Promise<ThroughputResult> {
   const warmupRequests = job.warmupRequests ?? 0;
   if (warmupRequests === 0) warmedUp();
 
-  const loop = () => {
+  const loop = (lane: number) => {
     if (phase === 'stop') {
       if (--running === 0) finished();
       return;
     }
     const startedIn = phase;
     const t0 = performance.now();
-    fire(p, job.path, headersFor(issued++), reset, (err, status) => {
+    sender.fire(lane, issued++, (err, status) => {
       if (err) {
         errors++;
         firstError ??= `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`;
@@ -231,11 +264,11 @@ async function closed(job: ClosedJob): Promise<ThroughputResult> {
         if (status < 200 || status > 299) non2xx++;
       } else if (startedIn === 'warmup' && ++warmAnswered >= warmupRequests) warmedUp();
       // A dead target must not spin: back off a little on errors.
-      if (err) setTimeout(loop, 10);
-      else loop();
+      if (err) setTimeout(loop, 10, lane);
+      else loop(lane);
     });
   };
-  for (let i = 0; i < job.connections; i++) loop();
+  for (let i = 0; i < job.connections; i++) loop(i);
 
   await Promise.all([Promise.race([warm, sleep(120_000)]), sleep(job.warmupMs)]);
   emitEvent('mark', { phase: 'start' });
@@ -251,7 +284,7 @@ async function closed(job: ClosedJob): Promise<ThroughputResult> {
   emitEvent('mark', { phase: 'end' });
   const requests = latencies.length;
   await Promise.race([allStopped, sleep(10_000)]);
-  await p.destroy();
+  await sender.close();
   return { requests, seconds, rps: requests / seconds, errors, non2xx, ...(firstError !== undefined ? { firstError } : {}), latency: summarize(latencies) };
 }
 
@@ -337,27 +370,131 @@ function requestHead(target: Target, path: string, extra: readonly string[]): st
   return `${head}\r\n`;
 }
 
+// ---- HTTP/2 -------------------------------------------------------------------
+
+/** An HTTP/2 session to the target (ALPN h2), once the server's SETTINGS have arrived. */
+function http2Session(target: Target): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = http2Connect(target.origin, { ...tlsFiles(target), rejectUnauthorized: true, settings: { enablePush: false } });
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error('no HTTP/2 SETTINGS within 10 s')), 10_000);
+    session.once('error', fail);
+    session.once('remoteSettings', () => {
+      if (session.alpnProtocol !== 'h2') return fail(new Error(`ALPN chose ${String(session.alpnProtocol)}, not h2`));
+      clearTimeout(timer);
+      session.off('error', fail);
+      // A session's error also errors each of its streams, which is where it is counted.
+      session.on('error', () => undefined);
+      resolve(session);
+    });
+  });
+}
+
+/** The header lines of `headerSource` as HTTP/2 header objects (names in lower case, a repeated name as a list), made once each. */
+function http2HeaderSource(target: Target, path: string): (n: number) => OutgoingHttpHeaders {
+  const linesFor = headerSource(target);
+  const made = new Map<string[], OutgoingHttpHeaders>();
+  return (n) => {
+    const lines = linesFor(n);
+    let headers = made.get(lines);
+    if (!headers) {
+      headers = { ':method': 'GET', ':path': path };
+      for (let i = 0; i < lines.length; i += 2) {
+        const name = lines[i]!.toLowerCase();
+        const had = headers[name];
+        headers[name] = had === undefined ? lines[i + 1]! : [...(Array.isArray(had) ? had : [String(had)]), lines[i + 1]!];
+      }
+      made.set(lines, headers);
+    }
+    return headers;
+  };
+}
+
+/** Opens one stream with a GET; the request's end goes with its HEADERS frame. */
+function http2Stream(session: ClientHttp2Session, headers: OutgoingHttpHeaders): ClientHttp2Stream {
+  return session.request(headers, { endStream: true });
+}
+
+/** One request as a stream of `session`; `done` once the stream has closed. */
+function fireHttp2(session: ClientHttp2Session, headers: OutgoingHttpHeaders, done: Done): void {
+  let stream: ClientHttp2Stream;
+  try {
+    stream = http2Stream(session, headers);
+  } catch (err) {
+    // The session is gone (closed, GOAWAY): fail asynchronously, as a dispatch would.
+    setImmediate(done, err as Error, 0);
+    return;
+  }
+  let status = 0;
+  let error: Error | null = null;
+  stream.on('response', (h) => (status = Number(h[':status'])));
+  stream.on('data', () => undefined);
+  stream.on('error', (err: Error) => (error = err));
+  stream.on('close', () => done(error ?? (status ? null : new Error(`stream closed without a response (code ${stream.rstCode})`)), status));
+}
+
+/** Destroys sockets or sessions and resolves once every one has closed. */
+function destroyAll(all: Iterable<TLSSocket | ClientHttp2Session>): Promise<unknown> {
+  return Promise.all(
+    [...all].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.destroyed) return resolve();
+          s.once('close', () => resolve());
+          s.destroy();
+        }),
+    ),
+  );
+}
+
 // ---- watches ----------------------------------------------------------------
 
 const RESOURCE_VERSION = /"resourceVersion":"(\d+)"/;
 
+type OnHead = (ok: boolean, why?: string) => void;
+type OnEvent = (delayMs: number) => void;
+
+/** Splits a watch body into lines and times every event line by the clock in its resourceVersion. */
+class EventLines {
+  #line = '';
+
+  constructor(private readonly onEvent: OnEvent) {}
+
+  push(text: string, now: bigint): void {
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      const line = this.#line + text.slice(from, nl);
+      this.#line = '';
+      from = nl + 1;
+      const rv = RESOURCE_VERSION.exec(line);
+      if (rv) this.onEvent(Number(now - BigInt(rv[1]!)) / 1e6);
+    }
+    this.#line += text.slice(from);
+  }
+}
+
 /**
  * One watch on its own connection: reads the response head, then de-chunks the
- * body and times every event line by the clock in its resourceVersion.
+ * body and hands it to EventLines.
  */
 class Watch {
   #buffer = '';
   #state: 'head' | 'size' | 'data' | 'crlf' | 'raw' | 'end' = 'head';
   #remaining = 0;
-  #line = '';
+  readonly #events: EventLines;
   readonly socket: TLSSocket;
 
   constructor(
     target: Target,
     path: string,
-    private readonly onHead: (ok: boolean, why?: string) => void,
-    private readonly onEvent: (delayMs: number) => void,
+    private readonly onHead: OnHead,
+    onEvent: OnEvent,
   ) {
+    this.#events = new EventLines(onEvent);
     this.socket = rawRequest(target, requestHead(target, path, []));
     this.socket.on('data', (data: Buffer) => this.#read(data.toString('latin1')));
     this.socket.on('error', (err) => this.#fail(err.message));
@@ -401,7 +538,7 @@ class Watch {
         }
         case 'data': {
           const take = Math.min(this.#remaining, this.#buffer.length);
-          this.#body(this.#buffer.slice(0, take), now);
+          this.#events.push(this.#buffer.slice(0, take), now);
           this.#buffer = this.#buffer.slice(take);
           this.#remaining -= take;
           if (this.#remaining > 0) return;
@@ -414,7 +551,7 @@ class Watch {
           this.#state = 'size';
           continue;
         case 'raw':
-          this.#body(this.#buffer, now);
+          this.#events.push(this.#buffer, now);
           this.#buffer = '';
           return;
         case 'end':
@@ -423,25 +560,66 @@ class Watch {
       }
     }
   }
-
-  #body(text: string, now: bigint): void {
-    let from = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
-      const line = this.#line + text.slice(from, nl);
-      this.#line = '';
-      from = nl + 1;
-      const rv = RESOURCE_VERSION.exec(line);
-      if (rv) this.onEvent(Number(now - BigInt(rv[1]!)) / 1e6);
-    }
-    this.#line += text.slice(from);
-  }
 }
 
-const watches = new Set<Watch>();
+/** One watch as a stream of a shared HTTP/2 session: the response head (or with `early`, the request sent), then the lines of its DATA frames. */
+function http2Watch(session: ClientHttp2Session, headers: OutgoingHttpHeaders, early: boolean, onHead: OnHead, onEvent: OnEvent): ClientHttp2Stream {
+  const events = new EventLines(onEvent);
+  let waiting = true;
+  const fail = (why: string) => {
+    if (waiting) {
+      waiting = false;
+      onHead(false, why);
+    }
+  };
+  const stream = http2Stream(session, headers);
+  const opened = () => {
+    if (waiting) {
+      waiting = false;
+      onHead(true);
+    }
+  };
+  // On a connected session the stream gets its id (and emits 'ready') inside request() already.
+  if (early) {
+    if (stream.id === undefined) stream.once('ready', opened);
+    else setImmediate(opened);
+  }
+  stream.on('response', (h) => {
+    if (h[':status'] !== 200) {
+      fail(`HTTP/2 ${h[':status']}`);
+      stream.close();
+      return;
+    }
+    opened();
+  });
+  stream.on('data', (data: Buffer) => events.push(data.toString('latin1'), process.hrtime.bigint()));
+  stream.on('error', (err: Error) => fail(err.message));
+  stream.on('close', () => fail(`stream closed before the response head (code ${stream.rstCode})`));
+  return stream;
+}
+
+const watches = new Set<Watch | ClientHttp2Stream>();
+const watchSessions = new Set<ClientHttp2Session>();
 const eventDelays = new Samples();
+
+/** How watch number `i` is opened: on a connection of its own, or as a stream of session floor(i / http2Streams). */
+async function watchOpener(job: WatchOpenJob): Promise<(i: number, onHead: OnHead, onEvent: OnEvent) => Watch | ClientHttp2Stream> {
+  const perSession = job.http2Streams;
+  if (!perSession) return (_i, onHead, onEvent) => new Watch(job.target, job.path, onHead, onEvent);
+  const sessions = await Promise.all(
+    Array.from({ length: Math.ceil(job.count / perSession) }, () => http2Session(job.target).then((s) => (watchSessions.add(s), s))),
+  );
+  for (const session of sessions) {
+    const allowed = session.remoteSettings.maxConcurrentStreams ?? Infinity;
+    if (allowed < perSession) throw new Error(`the server allows ${allowed} concurrent streams per HTTP/2 connection, not the ${perSession} asked for`);
+  }
+  const headers = http2HeaderSource(job.target, job.path)(0);
+  return (i, onHead, onEvent) => http2Watch(sessions[Math.floor(i / perSession)]!, headers, job.headWithFirstEvent === true, onHead, onEvent);
+}
 
 async function watchOpen(job: WatchOpenJob): Promise<WatchOpenResult> {
   const start = performance.now();
+  const openOne = await watchOpener(job);
   let opened = 0;
   let failed = 0;
   let started = 0;
@@ -452,21 +630,23 @@ async function watchOpen(job: WatchOpenJob): Promise<WatchOpenResult> {
         if (opened + failed === job.count) resolve();
         return;
       }
-      started++;
-      const watch = new Watch(
-        job.target,
-        job.path,
-        (ok, why) => {
-          if (ok) opened++;
-          else {
-            failed++;
-            firstError ??= why;
-            watches.delete(watch);
-          }
-          next();
-        },
-        (delay) => eventDelays.push(delay),
-      );
+      const onHead = (ok: boolean, why?: string) => {
+        if (ok) opened++;
+        else {
+          failed++;
+          firstError ??= why;
+          watches.delete(watch!);
+        }
+        next();
+      };
+      let watch: Watch | ClientHttp2Stream | undefined;
+      try {
+        watch = openOne(started++, onHead, (delay) => eventDelays.push(delay));
+      } catch (err) {
+        // An HTTP/2 session that is gone refuses new streams at once.
+        setImmediate(onHead, false, (err as Error).message);
+        return;
+      }
       watches.add(watch);
     };
     for (let i = 0; i < Math.min(job.concurrency, job.count); i++) next();
@@ -481,20 +661,15 @@ function watchCollect(): WatchCollectResult {
   return result;
 }
 
+/** Closes every watch: HTTP/1.1 ones with their connections, HTTP/2 ones with their sessions. */
 async function watchClose(): Promise<number> {
-  const all = [...watches];
+  const count = watches.size;
+  const sockets = [...watches].flatMap((w) => (w instanceof Watch ? [w.socket] : []));
+  const sessions = [...watchSessions];
   watches.clear();
-  await Promise.all(
-    all.map(
-      (w) =>
-        new Promise<void>((resolve) => {
-          if (w.socket.destroyed) return resolve();
-          w.socket.once('close', () => resolve());
-          w.socket.destroy();
-        }),
-    ),
-  );
-  return all.length;
+  watchSessions.clear();
+  await destroyAll([...sockets, ...sessions]);
+  return count;
 }
 
 // ---- upgrades -----------------------------------------------------------------

@@ -2,6 +2,8 @@
  * nginx as the floor a user could pick instead: Debian's package, configured
  * here as a TLS-terminating reverse proxy with the same client certificate to
  * the upstream, the same static identity headers, and no authentication.
+ * Like kube-front-proxy it offers HTTP/2 (ALPN h2, HTTP/1.1 the fallback) when
+ * its build has the module, with the same 250 streams per connection.
  * It runs in the foreground from a prefix of its own (pid file, logs, temp
  * folders), so it never touches /etc/nginx or a system instance.
  */
@@ -23,6 +25,8 @@ export interface NginxSetup {
   readonly identityHeaders: readonly string[];
   /** Open-file limit of each worker; every watch holds two (client and upstream). */
   readonly maxFiles: number;
+  /** Offer HTTP/2 (ALPN h2, HTTP/1.1 the fallback) with this many concurrent streams per connection; unset: HTTP/1.1 only. */
+  readonly http2MaxStreams?: number;
 }
 
 /** `nginx -v` (nginx prints it on stderr), or undefined when nginx is not installed. */
@@ -30,6 +34,18 @@ export function nginxVersion(): string | undefined {
   const run = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
   if (run.error || run.status !== 0) return undefined;
   return run.stderr.trim().replace(/^nginx version:\s*/, '');
+}
+
+/** Whether this nginx was built with HTTP/2 (`nginx -V` lists http_v2_module; Debian's nginx-light may lack it). */
+export function nginxHttp2(): boolean {
+  const run = spawnSync('nginx', ['-V'], { encoding: 'utf8' });
+  return !run.error && run.status === 0 && /--with-http_v2_module\b/.test(run.stderr);
+}
+
+/** nginx 1.25.1 replaced `listen … http2` with the `http2 on` directive. */
+function http2Directive(): 'listen' | 'directive' {
+  const [major = 0, minor = 0, patch = 0] = (nginxVersion() ?? '').replace(/^nginx\//, '').split('.').map(Number);
+  return major * 1e6 + minor * 1e3 + patch >= 1_025_001 ? 'directive' : 'listen';
 }
 
 /** Writes the prefix folder and its nginx.conf; returns the nginx command line. */
@@ -44,6 +60,13 @@ export function prepareNginx(setup: NginxSetup): { command: string; args: string
     identity.push(`      proxy_set_header ${setup.identityHeaders[i]} ${quote(setup.identityHeaders[i + 1]!)};`);
   }
   const temp = (name: string) => join(setup.prefix, 'temp', name);
+  const h2 = setup.http2MaxStreams === undefined ? undefined : http2Directive();
+  const http2Lines =
+    setup.http2MaxStreams === undefined
+      ? ''
+      : `${h2 === 'directive' ? '    http2 on;\n' : ''}    # HTTP/2 clients (streams of one connection) get kube-front-proxy's and kube-apiserver's limit, not nginx's 128.
+    http2_max_concurrent_streams ${setup.http2MaxStreams};
+`;
   const conf = `# Written by bench/nginx.ts for one benchmark run.
 ${process.getuid?.() === 0 ? 'user root root;\n' : ''}worker_processes auto;
 worker_rlimit_nofile ${setup.maxFiles};
@@ -75,8 +98,8 @@ http {
   }
 
   server {
-    listen 127.0.0.1:${setup.port} ssl reuseport;
-    ssl_certificate ${setup.servingCert};
+    listen 127.0.0.1:${setup.port} ssl${h2 === 'listen' ? ' http2' : ''} reuseport;
+${http2Lines}    ssl_certificate ${setup.servingCert};
     ssl_certificate_key ${setup.servingKey};
     keepalive_requests 100000000;
     keepalive_timeout 65s;

@@ -8,12 +8,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import { DIRECT, HTTP_PROXY, KFP, NGINX, NOAUTH, SMOKE, runBench, type BenchResults } from '../bench/harness.js';
-import { nginxVersion } from '../bench/nginx.js';
+import { DIRECT, HTTP_PROXY, KFP, KFP_H2, NGINX, NGINX_H2, NOAUTH, SMOKE, runBench, type BenchResults } from '../bench/harness.js';
+import { nginxHttp2, nginxVersion } from '../bench/nginx.js';
 import { checkTargets, figureTable, renderPlot, renderReport } from '../bench/report.js';
 
 const hasNginx = nginxVersion() !== undefined;
 const hasGnuplot = spawnSync('gnuplot', ['--version']).status === 0;
+/** The (h2) rows: kube-front-proxy's always, nginx's when its build has HTTP/2. */
+const H2_ROWS = [KFP_H2, ...(hasNginx && nginxHttp2() ? [NGINX_H2] : [])];
 
 const missing = !hasNginx || !hasGnuplot ? 'needs nginx and gnuplot: apt-get install -y nginx-light gnuplot-nox' : undefined;
 
@@ -42,17 +44,23 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
     }
   };
 
-  sane('s1', [DIRECT, KFP, NGINX, HTTP_PROXY, NOAUTH], 0, 1e6);
-  for (const s of values('s1', KFP)) t.ok(s.cpuUs! > 0 && s.cpuUs! < 1e6, `the proxy's CPU per request is measured (${s.cpuUs} µs)`);
+  sane('s1', [DIRECT, KFP, NGINX, HTTP_PROXY, NOAUTH, ...H2_ROWS], 0, 1e6);
+  for (const s of [...values('s1', KFP), ...values('s1', KFP_H2)]) t.ok(s.cpuUs! > 0 && s.cpuUs! < 1e6, `${s.config}: the proxy's CPU per request is measured (${s.cpuUs} µs)`);
+  for (const s of values('s1', KFP_H2)) t.equal(s.extra?.http2Sessions, SMOKE.http2Sessions, 'over HTTP/2 sessions');
   t.equal(values('s1', DIRECT)[0]?.cpuUs, undefined, 'direct has no proxy CPU');
   sane('s2-p50', [DIRECT, KFP, NGINX], 0, 10_000);
   sane('s2-p99', [DIRECT, KFP, NGINX], 0, 10_000);
   for (const s of values('s2-p99', KFP)) t.ok(s.value >= values('s2-p50', KFP)[0]!.value, 'p99 is not below p50');
   sane('s3', [NOAUTH, `${KFP} RS256 cache warm`, `${KFP} RS256 cache cold`, `${KFP} ES256 cache warm`, `${KFP} ES256 cache cold`], 0, 1e6);
-  for (const config of [KFP, NGINX]) {
+  for (const config of [KFP, NGINX, ...H2_ROWS]) {
+    t.equal(values('s4-rss', config).length, SMOKE.watchRounds, `s4-rss ${config}: one sample per window`);
     for (const s of values('s4-rss', config)) t.ok(Number.isFinite(s.value) && s.value < 10_000, `${config}: RSS per watch is measured (${s.value} KiB)`);
   }
-  sane('s4-p99', [DIRECT, KFP, NGINX], 0, 10_000);
+  for (const s of values('s4-rss', KFP_H2)) {
+    t.equal(s.extra?.http2Sessions, Math.ceil(SMOKE.watches / SMOKE.http2Streams), 'the watches shared several HTTP/2 sessions');
+    t.equal(s.extra?.watches, SMOKE.watches, 'and every one opened');
+  }
+  sane('s4-p99', [DIRECT, KFP, NGINX, ...H2_ROWS], 0, 10_000);
   for (const s of figure('s4-p99').samples) t.equal(s.extra?.events, s.extra?.emitted, `${s.config}: every watch event arrived`);
   sane('s5-setup-p99', [DIRECT, KFP, NGINX], 0, 10_000);
   sane('s5-tunnel', [DIRECT, KFP, NGINX], 0, 1e6);
@@ -60,7 +68,7 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
 
   t.ok(results.profile, 'the --cpu-prof window produced a profile');
   t.ok(results.profile!.totalMs > 0 && results.profile!.selfTop.length > 0, 'and it has samples');
-  t.ok(results.curves.s2.length === 3 && results.curves.s4.length === 3, 'latency curves for the plot');
+  t.ok(results.curves.s2.length === 3 && results.curves.s4.length === 3 + H2_ROWS.length, 'latency curves for the plot');
 
   const targets = checkTargets(results);
   t.equal(targets.length, 14, 'every target of the issue is checked');
