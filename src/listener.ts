@@ -55,6 +55,9 @@ export function createListener(options: ListenerOptions): Listener {
         cert: options.cert,
         key: options.key,
         allowHTTP1: true,
+        // https.createServer turns Nagle off for every connection; the HTTP/2 server does
+        // not, and small writes then wait for delayed ACKs: a 40 ms stall per SPDY upgrade.
+        noDelay: true,
         maxHeaderListPairs: MAX_HEADER_PAIRS,
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
       })

@@ -55,8 +55,10 @@ export class Upstream {
   connect(): Socket {
     const port = Number(this.url.port || (this.secure ? 443 : 80));
     const host = this.#host;
-    if (!this.secure) return netConnect({ host, port });
+    // Nagle off, as undici does for its connections: tunnels carry small interactive frames.
+    if (!this.secure) return netConnect({ host, port, noDelay: true });
     const socket = tlsConnect({ ...this.#tls, host, port, ALPNProtocols: ['http/1.1'], ...(this.#tlsSession && { session: this.#tlsSession }) });
+    socket.setNoDelay(true); // (tls.connect does not pass a noDelay option on)
     const tls = this.#tls;
     socket.on('session', (session: Buffer) => {
       // A session made with certificates since replaced must not be resumed.
