@@ -21,7 +21,7 @@ import { endSessionUrl, finishLogin, startLogin, type OidcClient } from './oidc-
 import { errorPage, kubeconfigPage, PAGE_CSS, PAGE_JS } from './pages.js';
 import { safeRedirect } from './redirect.js';
 import { appendSetCookie, readForm, redirect, send, sendJson } from './reply.js';
-import { destroySession, loadSession, regenerateSession, saveSession, type SessionMiddleware } from './session.js';
+import { destroySession, loadSession, regenerateSession, saveSession, type SessionMiddleware, type SessionRequest } from './session.js';
 import type { SessionBackend } from './store/types.js';
 
 export interface LoginRoutesDeps {
@@ -70,15 +70,13 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     if (!client) page(res, 503, 'The identity provider cannot be reached yet. Try again in a moment.');
     return client;
   };
-  const session = async (req: ClientRequest, res: ClientResponse) => {
-    const s = await loadSession(deps.middleware, req, res);
-    return { s, session: s.session! };
-  };
+  /** The request's session (new and empty when it has none); express-session keeps it on req. */
+  const session = async (req: ClientRequest, res: ClientResponse) => (await loadSession(deps.middleware, req, res)).session!;
 
   const start: Route = async (req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const { session: sess } = await session(req, res);
+    const sess = await session(req, res);
     const login = await startLogin(client, config.oidc, safeRedirect(url.searchParams.get('rd') ?? undefined, config.allowedRedirectHosts));
     sess.pending = login.pending;
     await saveSession(sess);
@@ -88,7 +86,7 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
   const callback: Route = async (req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const { s, session: sess } = await session(req, res);
+    const sess = await session(req, res);
     const pending = sess.pending;
     if (!pending) return page(res, 400, 'This sign-in link has expired or was already used.');
     // One use only: a replayed callback finds nothing to finish.
@@ -108,17 +106,18 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
       return page(res, 403, 'Your account is not allowed to use this service.');
     }
     // A new session id at login: an id planted before login is worthless after it.
+    // regenerate() puts a new session on req; read it afresh.
     await regenerateSession(sess);
-    const fresh = s.session!;
+    const fresh = (req as SessionRequest).session!;
     fresh.tokens = { idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), expiresAt: tokens.expiresAt };
     fresh.createdAt = Date.now();
     await saveSession(fresh);
-    await deps.backend.index(s.sessionID!, { sub: tokens.sub, ...(tokens.sid ? { sid: tokens.sid } : {}) });
+    await deps.backend.index(fresh.id, { sub: tokens.sub, ...(tokens.sid ? { sid: tokens.sid } : {}) });
     redirect(res, pending.returnTo);
   };
 
   const signOut: Route = async (req, res) => {
-    const { session: sess } = await session(req, res);
+    const sess = await session(req, res);
     const idToken = sess.tokens?.idToken;
     await destroySession(sess);
     const { name, domain } = config.cookie;
@@ -146,7 +145,8 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
   const kubeconfig: Route = async (req, res, url) => {
     const outcome = await deps.authenticateSession(req, res);
     if (outcome.kind !== 'authenticated') return redirect(res, `${prefix}/start?rd=${encodeURIComponent(`${prefix}/kubeconfig`)}`);
-    const { tokens } = (req as unknown as { session: { tokens: { idToken: string; expiresAt: number } } }).session;
+    // An authenticated session has tokens; the authenticator left it on req.
+    const tokens = (req as SessionRequest).session!.tokens!;
     const server = config.kubeconfig.server ?? `https://${authority(req)}`;
     const tokenKubeconfig = kubeconfigYaml(config, server, deps.kubeconfigCA, { token: tokens.idToken });
     const kubeloginKubeconfig = config.kubeconfig.kubeloginClientID
