@@ -19,6 +19,8 @@ export interface ListenerOptions {
   /** SETTINGS_MAX_CONCURRENT_STREAMS offered to HTTP/2 clients. */
   readonly maxConcurrentStreams: number;
   readonly maxHeaderBytes: number;
+  /** Time a connection has to finish its TLS handshake. */
+  readonly handshakeTimeout: number;
   readonly headerTimeout: number;
   readonly bodyTimeout: number;
   readonly keepAliveTimeout: number;
@@ -50,10 +52,10 @@ export function createListener(options: ListenerOptions): Listener {
     keepAliveTimeout: options.keepAliveTimeout,
     requireHostHeader: true,
   };
+  const tls = { cert: options.cert, key: options.key, handshakeTimeout: options.handshakeTimeout };
   const server: TlsServer = options.http2
     ? createSecureServer({
-        cert: options.cert,
-        key: options.key,
+        ...tls,
         allowHTTP1: true,
         // https.createServer turns Nagle off for every connection; the HTTP/2 server does
         // not, and small writes then wait for delayed ACKs: a 40 ms stall per SPDY upgrade.
@@ -61,7 +63,7 @@ export function createListener(options: ListenerOptions): Listener {
         maxHeaderListPairs: MAX_HEADER_PAIRS,
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
       })
-    : createHttpsServer({ cert: options.cert, key: options.key, ...http1Limits });
+    : createHttpsServer({ ...tls, ...http1Limits });
   if (options.http2) {
     // The HTTP/2 server hands HTTP/1.1 connections to Node's HTTP/1.1 code, which
     // reads these limits from the server object, not from the constructor.

@@ -86,6 +86,7 @@ export async function startProxy(
     http2: listen.http2,
     maxConcurrentStreams: listen.http2MaxConcurrentStreams,
     maxHeaderBytes: listen.maxHeaderBytes,
+    handshakeTimeout: listen.handshakeTimeout,
     headerTimeout: listen.headerTimeout,
     bodyTimeout: listen.bodyTimeout,
     keepAliveTimeout: listen.keepAliveTimeout,

@@ -59,6 +59,9 @@ const listen = z
       .max(10_000)
       .default(250)
       .describe("Streams (requests and watches) one HTTP/2 connection may have open at once; kube-apiserver's default, --http2-max-streams-per-connection, is Go's 250."),
+    handshakeTimeout: duration
+      .prefault('10s')
+      .describe('Time a new connection has to finish its TLS handshake; one that sends nothing, or stalls halfway, is closed.'),
     headerTimeout: duration.prefault('20s').describe('Time a client has to send the whole request head: the slowloris guard.'),
     bodyTimeout: duration.prefault('60s').describe('Time a client has to send a whole request body on a short (non-streaming) request.'),
     keepAliveTimeout: duration.prefault('65s').describe('Idle time after which a kept-alive client connection is closed.'),
@@ -95,6 +98,13 @@ const listen = z
       }
     },
     { when: validAt('headerTimeout', 'bodyTimeout') },
+  )
+  .superRefine(
+    (l, ctx) => {
+      // Node reads a handshakeTimeout of 0 as its default, 120 s: a handshake is never unbounded.
+      if (l.handshakeTimeout <= 0) ctx.addIssue({ code: 'custom', path: ['handshakeTimeout'], message: 'must be more than 0; a TLS handshake is always bounded' });
+    },
+    { when: validAt('handshakeTimeout') },
   )
   .describe('The HTTPS listener clients connect to, and the plain-HTTP health listener.');
 

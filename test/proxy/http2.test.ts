@@ -227,7 +227,7 @@ t.test('Nagle is off on client connections, with and without HTTP/2', async (t) 
   // https.createServer sets noDelay; http2.createSecureServer does not, and a forgotten
   // option showed in the benchmark as a 40 ms stall per upgrade (delayed ACKs), not in any test.
   const pki = await devPki();
-  const base = { cert: await readFile(pki.servingCert), key: await readFile(pki.servingKey), maxConcurrentStreams: 250, maxHeaderBytes: 32768, headerTimeout: 1000, bodyTimeout: 1000, keepAliveTimeout: 1000 };
+  const base = { cert: await readFile(pki.servingCert), key: await readFile(pki.servingKey), maxConcurrentStreams: 250, maxHeaderBytes: 32768, handshakeTimeout: 1000, headerTimeout: 1000, bodyTimeout: 1000, keepAliveTimeout: 1000 };
   for (const http2 of [true, false]) {
     const { server } = createListener({ ...base, http2 });
     t.equal((server as unknown as { noDelay: boolean }).noDelay, true, `noDelay with http2: ${http2}`);
