@@ -1,7 +1,9 @@
 /**
  * The request path, stage by stage:
  *
- *   context → authenticate → refuse impersonation → rewrite headers → forward | tunnel → audit
+ *   context → refuse methods and upgrades we do not forward → authenticate
+ *     → hold the session cookie to its scope → refuse impersonation
+ *     → rewrite headers → forward | tunnel → audit
  *
  * Ordinary requests and upgrades share every stage up to the last one, so an
  * upgrade can never skip a rule an ordinary request obeys.
@@ -10,7 +12,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestAuthenticator } from './authn/request-authenticator.js';
 import type { AuditSink } from './audit/sink.js';
-import { isSameOriginOrSafe } from './login/same-origin.js';
+import { sessionRefusal } from './login/cookie-scope.js';
 import type { Logger } from './observe/logger.js';
 import type { ProxyMetrics } from './observe/metrics.js';
 import { authority, type ClientRequest, type ClientResponse } from './proxy/client.js';
@@ -20,6 +22,7 @@ import { forward } from './proxy/forward.js';
 import { hasImpersonationHeaders, upstreamHeaders, type HeaderRules } from './proxy/request-headers.js';
 import { sendError, sendErrorOnSocket } from './proxy/respond.js';
 import { tunnel } from './proxy/tunnel.js';
+import { methodRefusal, upgradeRefusal } from './proxy/upgrade.js';
 import type { Upstream } from './proxy/upstream.js';
 import { errorName } from './proxy/upstream-errors.js';
 import type { OpenRequests } from './open-requests.js';
@@ -30,6 +33,8 @@ export interface LoginStage {
   handle(req: ClientRequest, res: ClientResponse): void;
   /** The login URL that returns to `target` afterwards. */
   startURL(target: string): string;
+  /** Origins besides our own from which a cookie-authenticated upgrade or state change is accepted. */
+  readonly allowedOrigins: readonly string[];
 }
 
 export interface PipelineDeps {
@@ -59,6 +64,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /** Authenticate and rewrite: the upstream header lines, or the error to answer with. */
   async function admit(req: ClientRequest, res: ClientResponse, ctx: RequestContext, upgrade?: string): Promise<string[] | ProxyErrorCode> {
+    // Before authentication: what we never forward costs nothing to refuse.
+    const refusal = methodRefusal(ctx.method) ?? (upgrade === undefined ? undefined : upgradeRefusal(req));
+    if (refusal) return refusal;
     const outcome = await deps.authenticate(req, res);
     if (outcome.kind === 'unavailable') return 'SESSION_STORE_UNAVAILABLE';
     if (outcome.kind !== 'authenticated') {
@@ -67,7 +75,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return 'UNAUTHENTICATED';
     }
     ctx.identity = outcome.identity;
-    if (outcome.identity.authMethod === 'session' && !isSameOriginOrSafe(req)) return 'CROSS_SITE_REQUEST';
+    if (outcome.identity.authMethod === 'session') {
+      const outOfScope = sessionRefusal(req, ctx.path, upgrade !== undefined, deps.login?.allowedOrigins ?? []);
+      if (outOfScope) return outOfScope;
+    }
     if (!deps.rules.allowImpersonation && hasImpersonationHeaders(req.rawHeaders)) return 'IMPERSONATION_FORBIDDEN';
     const facts = { requestId: ctx.id, clientAddress: ctx.clientAddress, host: authority(req), proto: 'https' as const, upgrade };
     const result = upstreamHeaders(req.rawHeaders, outcome.identity, facts, deps.rules);
@@ -157,7 +168,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         (result) => {
           if (typeof result === 'string') return sendErrorOnSocket(socket, ctx, result);
           tunnelling = true;
-          tunnel(req, socket, head, ctx, result, deps.upstream, {
+          tunnel(socket, head, ctx, result, deps.upstream, {
             responseTimeout: deps.responseTimeout,
             onError: (code, err) => {
               upstreamFailed(ctx, err);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
@@ -72,6 +72,13 @@ export interface DevUpstream {
    * watches it reached, so a test can tell whether its watch is open yet.
    */
   emitPodEvent(namespace: string, type: WatchEventType, object?: object): number;
+  /**
+   * What a workload behind kube-apiserver's proxy subresources serves: an
+   * authenticated `GET` under `…/pods/<name>/proxy`, `…/services/<name>/proxy`
+   * or `/api/v1/nodes/<name>/proxy` is answered with this HTML, as the API
+   * server relays a pod's own page. Undefined (the default): 404 like any unknown path.
+   */
+  serveProxiedPage(html: string | undefined): void;
   /** Ends watches and tunnels, closes every connection, stops listening. */
   close(): Promise<void>;
 }
@@ -98,7 +105,11 @@ async function* patternStream(n: number): AsyncGenerator<Buffer> {
 
 const PODS = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/;
 const POD = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/;
-const POD_STREAM = /^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/(?:exec|attach|portforward)$/;
+const POD_STREAM = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/]+)\/(?:exec|attach|portforward)$/;
+/** The one pod that does not exist: its upgrades are refused with 404, as kube-apiserver refuses them. */
+export const MISSING_POD = 'missing';
+/** kube-apiserver's proxy subresources, matched on the percent-decoded path as Go's URL.Path has it. */
+const PROXIED = /^\/api\/v1\/(?:namespaces\/[^/]+\/(?:pods|services)|nodes)\/[^/]+\/proxy(?:\/|$)/;
 const REVIEWS = /^\/apis\/authentication\.k8s\.io\/(v1|v1beta1)\/selfsubjectreviews$/;
 const AUTHN_VERSION = /^\/apis\/authentication\.k8s\.io\/(v1|v1beta1)$/;
 /** Paths kube-apiserver serves to anyone (system:public-info-viewer). */
@@ -106,6 +117,15 @@ const PUBLIC = new Set(['/version', '/healthz', '/livez', '/readyz']);
 
 /** WebSocket subprotocols of exec, attach and port-forward: all end in `.k8s.io`. */
 const pickSubprotocol = (offered: Set<string>): string | false => [...offered].find((p) => p.endsWith('.k8s.io')) ?? false;
+
+/** Percent-decoded as Go's URL.Path is; a malformed escape is left as it is. */
+const decodedPath = (path: string): string => {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+};
 
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
@@ -118,13 +138,21 @@ function sendJSON(res: ServerResponse, code: number, body: object): void {
   res.end(text);
 }
 
-/** An HTTP response written straight on a socket that asked to upgrade. */
-function rawResponse(socket: Duplex, code: number, body: object, auditId: string): void {
+/**
+ * Refuses an upgrade as kube-apiserver does: an ordinary response, and the
+ * connection stays open for the next request (Go's HTTP server keeps a refused
+ * upgrade's connection alive). Bytes the client sent after the head are read as
+ * that next request, so a proxy that pipes a refused upgrade shows it here.
+ */
+function refuseUpgrade(server: Server, socket: Duplex, head: Buffer, code: number, body: object, auditId: string): void {
   const text = JSON.stringify(body);
-  socket.end(
+  socket.write(
     `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
-      `Audit-ID: ${auditId}\r\nConnection: close\r\n\r\n${text}`,
+      `Audit-ID: ${auditId}\r\n\r\n${text}`,
   );
+  if (head.length > 0) socket.unshift(head);
+  // Hand the socket back to the HTTP server, which parses whatever comes next as a new request.
+  server.emit('secureConnection', socket);
 }
 
 /** Starts the dev upstream over HTTPS. */
@@ -140,6 +168,7 @@ export async function startDevUpstream(opts: DevUpstreamOptions): Promise<DevUps
   const tunnels = new Set<Duplex>();
   const wss = new WebSocketServer({ noServer: true, handleProtocols: pickSubprotocol, perMessageDeflate: false });
   let resourceVersion = 1000;
+  let proxiedPage: string | undefined;
 
   const record = (req: IncomingMessage, user: UserInfo | null, auditId: string | undefined) => {
     seen.push({
@@ -194,6 +223,11 @@ export async function startDevUpstream(opts: DevUpstreamOptions): Promise<DevUps
         if (watch === '1' || watch === 'true') return startWatch(res, namespace, Number(url.searchParams.get('timeoutSeconds')));
         const limit = Number(url.searchParams.get('limit')) || 10;
         return sendJSON(res, 200, kube.podList(namespace ?? 'default', Math.min(limit, 10)));
+      }
+      if (proxiedPage !== undefined && PROXIED.test(decodedPath(path))) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(proxiedPage) });
+        res.end(proxiedPage);
+        return;
       }
       if (path === '/debug/headers') return sendJSON(res, 200, { headers: headerLines(req.rawHeaders) });
       if (path === '/debug/bytes') {
@@ -257,8 +291,8 @@ export async function startDevUpstream(opts: DevUpstreamOptions): Promise<DevUps
     const path = new URL(req.url ?? '/', 'https://upstream.invalid').pathname;
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
 
-    if (!user) return rawResponse(socket, 401, kube.unauthorized(), auditId);
-    if (!POD_STREAM.test(path)) return rawResponse(socket, 404, kube.notFound(), auditId);
+    if (!user) return refuseUpgrade(server, socket, head, 401, kube.unauthorized(), auditId);
+    if ((POD_STREAM.exec(path)?.[1] ?? MISSING_POD) === MISSING_POD) return refuseUpgrade(server, socket, head, 404, kube.notFound(), auditId);
     if (upgrade === 'websocket') {
       wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on('error', () => ws.terminate());
@@ -279,7 +313,7 @@ export async function startDevUpstream(opts: DevUpstreamOptions): Promise<DevUps
       socket.pipe(socket);
       return;
     }
-    rawResponse(socket, 400, kube.status(400, 'BadRequest', `unsupported upgrade: ${upgrade}`), auditId);
+    refuseUpgrade(server, socket, head, 400, kube.status(400, 'BadRequest', `unsupported upgrade: ${upgrade}`), auditId);
   });
 
   const host = opts.host ?? '127.0.0.1';
@@ -304,6 +338,9 @@ export async function startDevUpstream(opts: DevUpstreamOptions): Promise<DevUps
         reached++;
       }
       return reached;
+    },
+    serveProxiedPage(html) {
+      proxiedPage = html;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -19,8 +19,19 @@ export const proxyErrors = {
   CROSS_SITE_REQUEST: {
     status: 403,
     reason: 'Forbidden',
-    message: 'a request that changes state with a session cookie must come from this site (Origin or Referer)',
+    message: 'a request that changes state, or an upgrade, with a session cookie must come from this site (Origin or Referer)',
   },
+  SESSION_NOT_ACCEPTED_HERE: {
+    status: 403,
+    reason: 'Forbidden',
+    message: 'a session cookie is not accepted on pods/proxy, services/proxy and nodes/proxy, whose pages share this site; use a bearer token (kubectl proxy)',
+  },
+  UPGRADE_NOT_SUPPORTED: {
+    status: 400,
+    reason: 'BadRequest',
+    message: 'only SPDY/3.1 and websocket upgrades, without a request body, are tunnelled',
+  },
+  METHOD_NOT_ALLOWED: { status: 405, reason: 'MethodNotAllowed', message: 'the proxy forwards only GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS' },
   BAD_REQUEST: { status: 400, reason: 'BadRequest', message: 'the request could not be understood by the proxy' },
   REQUEST_TIMEOUT: { status: 408, reason: 'Timeout', message: 'the request was not received in time' },
   HEADERS_TOO_LARGE: { status: 431, reason: 'BadRequest', message: 'the request head is larger than the proxy accepts' },

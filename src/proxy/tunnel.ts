@@ -1,21 +1,34 @@
 /**
  * Upgrade tunnels (exec, attach, port-forward): SPDY/3.1 and WebSocket alike.
- * After admission the proxy writes the rewritten request head to a fresh
- * upstream connection and then copies bytes both ways without looking at them,
- * so the upstream's 101 (or its refusal) reaches the client exactly as sent.
- * This is why http-proxy is not used: its ws path destroys non-WebSocket
- * upgrades, and kubectl still speaks SPDY/3.1.
+ *
+ * The upstream connection is trusted for identity headers, so a client byte
+ * may reach it only once the upstream has switched protocols for this very
+ * request (CVE-2018-1002105, one layer out). Until the upstream answers, the
+ * client socket is not read at all; bytes the client pipelined after its head
+ * wait in `head`. Node's HTTP client parses the upstream's answer:
+ *
+ * - `101` with the protocol asked for: the 101 head goes to the client, then
+ *   the early bytes go up, then bytes are copied both ways without looking.
+ * - anything else (403 from RBAC, 404 for a missing pod): relayed to the
+ *   client as an ordinary response, then both connections close. A refused
+ *   upgrade's connection is never reused and never piped.
+ *
+ * http-proxy is not used because its ws path destroys non-WebSocket upgrades,
+ * and kubectl still speaks SPDY/3.1.
  */
-import type { IncomingMessage } from 'node:http';
+import { request, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RequestContext } from './context.js';
+import type { ProxyErrorCode } from './errors.js';
 import type { Upstream } from './upstream.js';
 import { upstreamErrorCode } from './upstream-errors.js';
-import type { ProxyErrorCode } from './errors.js';
 
-const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
-/** The upstream must start its answer within this many bytes. */
-const MAX_STATUS_LINE = 8192;
+/** A refusal is a Status object of a few hundred bytes; anything far larger is cut. */
+const MAX_REFUSAL_BODY = 64 * 1024;
+
+/** Response headers about the upstream hop or the body's framing, which we set ourselves. */
+const REFUSAL_DROPPED: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer', 'proxy-connection']);
+const NOTHING_DROPPED: ReadonlySet<string> = new Set();
 
 export interface TunnelOptions {
   /** Time the upstream has to connect and start its answer. */
@@ -27,7 +40,6 @@ export interface TunnelOptions {
 }
 
 export function tunnel(
-  req: IncomingMessage,
   client: Duplex,
   head: Buffer,
   ctx: RequestContext,
@@ -35,60 +47,117 @@ export function tunnel(
   upstream: Upstream,
   options: TunnelOptions,
 ): void {
-  const server = upstream.connect();
+  const asked = protocolOf(headers);
+  let server: Duplex | undefined;
   let answered = false;
   let closed = false;
-  const finish = () => {
+  /** Closes both sides once; `keepClient` leaves the client to the Status error being written on it. */
+  const finish = (keepClient = false) => {
     if (closed) return;
     closed = true;
     clearTimeout(timer);
-    client.destroy();
-    server.destroy();
+    outgoing.destroy();
+    server?.destroy();
+    if (!keepClient) client.destroy();
     options.onClose();
   };
   const fail = (err: Error) => {
-    if (!answered && !closed) options.onError(upstreamErrorCode(err), err);
-    finish();
+    const report = !answered && !closed;
+    if (report) options.onError(upstreamErrorCode(err), err);
+    finish(report);
   };
   const timer = setTimeout(
     () => fail(Object.assign(new Error('upstream did not answer the upgrade'), { code: 'ETIMEDOUT' })),
     options.responseTimeout,
   );
 
-  server.once(upstream.secure ? 'secureConnect' : 'connect', () => {
-    server.write(requestHead(req, upstream.hostHeader, headers));
-    if (head.length) server.write(head);
-    client.pipe(server);
+  const outgoing = request({
+    method: ctx.method,
+    path: ctx.target,
+    headers: ['Host', upstream.hostHeader, ...headers, ...emptyBodyFraming(ctx.method, headers)],
+    setHost: false,
+    createConnection: () => upstream.connect(),
+  });
+  const answer = (res: IncomingMessage) => {
+    answered = true;
+    clearTimeout(timer);
+    ctx.upstreamStatus = res.statusCode ?? 0;
+    ctx.status = ctx.upstreamStatus;
+  };
+
+  outgoing.on('upgrade', (res: IncomingMessage, socket: Duplex, upstreamHead: Buffer) => {
+    server = socket;
+    socket.on('error', () => finish());
+    socket.on('close', () => finish());
+    // A 101 to another protocol than the one asked for is not a tunnel the client agreed to.
+    if (String(res.headers.upgrade ?? '').toLowerCase() !== asked) {
+      return fail(new Error(`upstream switched to ${JSON.stringify(res.headers.upgrade)}, not the protocol asked for`));
+    }
+    answer(res);
+    client.write(responseHead(101, res.rawHeaders, NOTHING_DROPPED));
+    if (upstreamHead.length) client.write(upstreamHead);
+    ctx.bytesSent += upstreamHead.length;
+    // Only now may the client's bytes go up: first those it pipelined behind its head.
+    if (head.length) socket.write(head);
+    socket.on('data', (data: Buffer) => (ctx.bytesSent += data.length));
+    socket.pipe(client);
+    client.pipe(socket);
   });
 
-  // Peek at the status line for the audit log, then get out of the way.
-  let pending = Buffer.alloc(0);
-  const onFirstBytes = (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    const lineEnd = pending.indexOf('\r\n');
-    if (lineEnd < 0 && pending.length < MAX_STATUS_LINE) return;
-    server.off('data', onFirstBytes);
-    clearTimeout(timer);
-    answered = true;
-    const match = STATUS_LINE.exec(pending.subarray(0, Math.max(lineEnd, 0)).toString('latin1'));
-    ctx.upstreamStatus = match ? Number(match[1]) : 0;
-    ctx.status = ctx.upstreamStatus;
-    ctx.bytesSent += pending.length;
-    client.write(pending);
-    server.on('data', (data: Buffer) => (ctx.bytesSent += data.length));
-    server.pipe(client);
-  };
-  server.on('data', onFirstBytes);
+  outgoing.on('response', (res: IncomingMessage) => {
+    answer(res);
+    relayRefusal(res, client, ctx, () => finish());
+  });
 
-  server.on('error', fail);
-  client.on('error', finish);
-  server.on('close', finish);
-  client.on('close', finish);
+  outgoing.on('error', fail);
+  client.on('error', () => finish());
+  client.on('close', () => finish());
+  outgoing.end();
 }
 
-/** The request line and header block for the upstream, as raw HTTP/1.1. */
-function requestHead(req: IncomingMessage, host: string, headers: string[]): string {
-  let head = `${req.method} ${req.url} HTTP/1.1\r\nHost: ${host}\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+/** Relays a refused upgrade as an ordinary response with a length, then closes both sides. */
+function relayRefusal(res: IncomingMessage, client: Duplex, ctx: RequestContext, finish: () => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_REFUSAL_BODY) return finish();
+    chunks.push(chunk);
+  });
+  res.on('error', finish);
+  res.on('end', () => {
+    const body = Buffer.concat(chunks);
+    ctx.bytesSent += body.length;
+    client.end(Buffer.concat([Buffer.from(responseHead(res.statusCode ?? 502, res.rawHeaders, REFUSAL_DROPPED, body.length), 'latin1'), body]), finish);
+  });
+}
+
+/** An HTTP/1.1 response head from the upstream's raw header lines, less `dropped`. */
+function responseHead(status: number, rawHeaders: readonly string[], dropped: ReadonlySet<string>, contentLength?: number): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!dropped.has(rawHeaders[i]!.toLowerCase())) head += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  }
+  if (contentLength !== undefined) head += `Content-Length: ${contentLength}\r\nConnection: close\r\n`;
   return `${head}\r\n`;
+}
+
+/**
+ * An upgrade has no body (the pipeline refused any that had one), but Node
+ * frames a POST without a length as chunked, and the chunked terminator would
+ * then reach the tunnel. kubectl sends `Content-Length: 0` itself; say it when
+ * the client did not.
+ */
+function emptyBodyFraming(method: string, headers: readonly string[]): string[] {
+  if (method === 'GET') return [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'content-length') return [];
+  return ['Content-Length', '0'];
+}
+
+/** The protocol the upgrade asks for, lower-cased (the pipeline has checked it is one token). */
+function protocolOf(headers: readonly string[]): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'upgrade') return headers[i + 1]!.trim().toLowerCase();
+  }
+  return undefined;
 }
