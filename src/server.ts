@@ -71,6 +71,7 @@ export async function startProxy(
         isLoginPath: login.isLoginPath,
         handle: (req, res) => login.routes(req, res),
         startURL: (target) => `${login.prefix}/start?rd=${encodeURIComponent(target)}`,
+        allowedOrigins: [], // wired to authentication.session.allowedOrigins once the schema has it
       },
     }),
     upstream,

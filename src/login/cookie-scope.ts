@@ -1,0 +1,51 @@
+/**
+ * What the session cookie may do. A browser attaches it to every request to
+ * our site, whoever's page started the request, so a request it authenticates
+ * is held to more than a bearer token is:
+ *
+ * - not on pods/proxy, services/proxy or nodes/proxy: kube-apiserver serves
+ *   whatever a workload returns there on our own origin, and a script in such
+ *   a page would be same-origin with the API (kubernetes/kubernetes#10351);
+ * - an upgrade (exec, attach, port-forward) only from our own origin: it is a
+ *   GET, which the cross-site check would let pass, and browsers always send
+ *   Origin on a WebSocket handshake (cross-site WebSocket hijacking);
+ * - a request that changes state only from our own origin (cross-site request forgery).
+ */
+import { authority, type ClientRequest } from '../proxy/client.js';
+import type { ProxyErrorCode } from '../proxy/errors.js';
+import { isSameOriginOrSafe } from './same-origin.js';
+
+/** Resources whose `proxy` subresource relays content the cluster's workloads control. */
+const PROXYING_RESOURCES = new Set(['pods', 'services', 'nodes']);
+
+export function sessionRefusal(req: ClientRequest, path: string, isUpgrade: boolean, allowedOrigins: readonly string[]): ProxyErrorCode | undefined {
+  if (reachesWorkloadContent(path)) return 'SESSION_NOT_ACCEPTED_HERE';
+  if (isUpgrade) {
+    const origin = req.headers.origin;
+    return origin !== undefined && (origin === `https://${authority(req) ?? ''}` || allowedOrigins.includes(origin)) ? undefined : 'CROSS_SITE_REQUEST';
+  }
+  return isSameOriginOrSafe(req) ? undefined : 'CROSS_SITE_REQUEST';
+}
+
+/**
+ * True for `…/{pods,services,nodes}/<name>/proxy[/…]` and the legacy
+ * `/api/v1/proxy/…`, however the path is spelt: segments are percent-decoded,
+ * empty and dot segments resolved, as the API server's own path handling may.
+ * A path that cannot be decoded counts as one (fail closed).
+ */
+export function reachesWorkloadContent(path: string): boolean {
+  const segments: string[] = [];
+  for (const raw of path.split('/')) {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      return true;
+    }
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  if (segments[0] === 'api' && segments[2] === 'proxy') return true;
+  return segments.some((s, i) => s === 'proxy' && i >= 2 && PROXYING_RESOURCES.has(segments[i - 2]!));
+}
