@@ -3,17 +3,24 @@
  * client headers must never reach the upstream because of it. The rules follow
  * k8s.io/apiserver pkg/authentication/request/headerrequest and client-go's
  * transport.SetAuthProxyHeaders; see docs/architecture.md "Header rules".
+ *
+ * Every value either arrives byte for byte or the request is refused: a value
+ * kube-apiserver would read differently is another principal, possibly someone else's.
  */
 import type { Identity } from '../authn/identity.js';
 import type { IdentityHeadersConfig } from '../config/schema.js';
 
-/** RFC 7230 token characters, except '%', which kube-apiserver would unescape. */
-const LEGAL_KEY_BYTE = /^[!#$&'*+\-.^_`|~0-9A-Za-z]$/;
+/**
+ * RFC 7230 token characters that survive kube-apiserver's reading of an extra
+ * key: not '%', which it unescapes, and not A-Z, which it lower-cases first.
+ */
+const LEGAL_KEY_BYTE = /^[!#$&'*+\-.^_`|~0-9a-z]$/;
 
 /**
- * Percent-encodes an extra key byte by byte, as client-go does: kube-apiserver
- * lower-cases the header's key and then path-unescapes it, so
- * `example.com/team` travels as `example.com%2Fteam`.
+ * Percent-encodes an extra key byte by byte, as client-go does, and upper-case
+ * letters too: kube-apiserver lower-cases the header's key and then
+ * path-unescapes it, so `example.com/Team` travels as `example.com%2F%54eam`
+ * (`%54` → `%54` lower-cased → `T`).
  */
 export function encodeExtraKey(key: string): string {
   let out = '';
@@ -24,8 +31,17 @@ export function encodeExtraKey(key: string): string {
   return out;
 }
 
-/** A value a header line cannot carry: any C0 control character, or DEL. */
-const CONTROL_CHAR = /[\u0000-\u001f\u007f]/;
+/**
+ * What Go's net/http changes or refuses in a header value (net/textproto
+ * reader.go): spaces and tabs at either end are trimmed away, and any other
+ * control byte or DEL makes the request a 400. A tab inside is delivered.
+ */
+const ALTERED_BY_GO = /^[ \t]|[ \t]$|[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** A lone surrogate has no UTF-8 form: Buffer.from would write U+FFFD, another string. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+const arrivesIntact = (value: string): boolean => !ALTERED_BY_GO.test(value) && !LONE_SURROGATE.test(value);
 
 /**
  * Header values travel as bytes; Go reads them as UTF-8. Node and undici write
@@ -36,28 +52,34 @@ const asHeaderBytes = (value: string): string =>
 
 export type IdentityHeaderLines = { ok: true; lines: string[] } | { ok: false; field: string };
 
-/** The first configured name of each header is the one we set; all are stripped (see strip.ts). */
+/**
+ * The identity's header lines as a flat [name, value, …] list, or the first
+ * field kube-apiserver could not read back exactly. The first configured name
+ * of each header is the one we set; all are stripped (see request-headers.ts).
+ */
 export function identityHeaderLines(identity: Identity, names: IdentityHeadersConfig): IdentityHeaderLines {
   const lines: string[] = [];
-  const add = (name: string, value: string): boolean => {
-    if (CONTROL_CHAR.test(value)) return false;
+  // kube-apiserver skips an empty user, uid or group value; an empty extra value it keeps.
+  const add = (name: string, value: string, mayBeEmpty = false): boolean => {
+    if ((value === '' && !mayBeEmpty) || !arrivesIntact(value)) return false;
     lines.push(name, asHeaderBytes(value));
     return true;
   };
+  const refuse = (field: string): IdentityHeaderLines => ({ ok: false, field });
 
-  if (identity.username === '' || !add(names.user[0]!, identity.username)) {
-    return { ok: false, field: 'username' };
-  }
-  if (identity.uid && !add(names.uid[0]!, identity.uid)) return { ok: false, field: 'uid' };
+  if (!add(names.user[0]!, identity.username)) return refuse('username');
+  // An empty uid means no uid, here as in kube-apiserver.
+  if (identity.uid && !add(names.uid[0]!, identity.uid)) return refuse('uid');
   // One header line per group: kube-apiserver never splits a value on commas.
   for (const group of identity.groups) {
-    if (group !== '' && !add(names.group[0]!, group)) return { ok: false, field: 'groups' };
+    if (!add(names.group[0]!, group)) return refuse('groups');
   }
   for (const [key, values] of Object.entries(identity.extra)) {
-    if (key === '') continue;
+    // A key without values would not arrive at all.
+    if (values.length === 0 || LONE_SURROGATE.test(key)) return refuse(`extra[${key}]`);
     const name = names.extraPrefix[0]! + encodeExtraKey(key);
     for (const value of values) {
-      if (!add(name, value)) return { ok: false, field: `extra[${key}]` };
+      if (!add(name, value, true)) return refuse(`extra[${key}]`);
     }
   }
   return { ok: true, lines };

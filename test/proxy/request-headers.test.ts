@@ -120,7 +120,7 @@ t.test('identity values a header cannot carry refuse the request', async (t) => 
     ['username', { ...alice, username: '' }],
     ['uid', { ...alice, uid: 'u\n1' }],
     ['groups', { ...alice, groups: ['ok', 'bad\u007f'] }],
-    ['extra[k]', { ...alice, extra: { k: ['v\tv'] } }],
+    ['extra[k]', { ...alice, extra: { k: ['v\u0001v'] } }],
   ] as const) {
     const result = upstreamHeaders([], identity as Identity, facts, rules);
     t.same(result, { ok: false, problem: 'identity_not_representable', field }, JSON.stringify(identity));
@@ -133,10 +133,34 @@ t.test('UTF-8 identities travel as UTF-8 bytes', async (t) => {
   t.equal(Buffer.from(values(ls, 'x-remote-group')[0]!, 'latin1').toString('utf8'), 'équipe');
 });
 
-t.test('no uid line when the identity has none; empty groups skipped', async (t) => {
-  const ls = lines([], { username: 'bob', groups: ['', 'g'], extra: {}, authMethod: 'jwt' });
+t.test('no uid line when the identity has none', async (t) => {
+  const ls = lines([], { username: 'bob', groups: ['g'], extra: {}, authMethod: 'jwt' });
   t.same(values(ls, 'x-remote-uid'), []);
   t.same(values(ls, 'x-remote-group'), ['g']);
+  t.same(values(lines([], { ...alice, uid: '' }), 'x-remote-uid'), [], 'an empty uid is no uid, as in kube-apiserver');
+});
+
+// What Go's net/http would trim or refuse, and what kube-apiserver skips, is refused; the rest is carried as is
+// (test/security/identity-header-value-alteration.test.ts proves each against the real kube-apiserver).
+t.test('identity values: refused when kube-apiserver would read them differently, carried otherwise', async (t) => {
+  for (const [field, identity] of [
+    ['username', { ...alice, username: ' alice@example.com' }],
+    ['username', { ...alice, username: 'alice@example.com\t' }],
+    ['uid', { ...alice, uid: 'u-1 ' }],
+    ['groups', { ...alice, groups: ['oidc:admins '] }],
+    ['groups', { ...alice, groups: ['', 'g'] }],
+    ['groups', { ...alice, groups: ['\ud800'] }],
+    ['extra[k]', { ...alice, extra: { k: ['\tv'] } }],
+    ['extra[k]', { ...alice, extra: { k: [] } }],
+    ['extra[k\udc00]', { ...alice, extra: { 'k\udc00': ['v'] } }],
+  ] as const) {
+    const result = upstreamHeaders([], identity as Identity, facts, rules);
+    t.same(result, { ok: false, problem: 'identity_not_representable', field }, JSON.stringify(identity));
+  }
+  const ls = lines([], { ...alice, username: 'a\tb  c', groups: ['g\th'], extra: { 'Team.Example.COM/Owner': ['x\ty', ''] } });
+  t.same(values(ls, 'x-remote-user'), ['a\tb  c'], 'a tab and spaces inside are delivered by Go');
+  t.same(values(ls, 'x-remote-group'), ['g\th']);
+  t.same(values(ls, 'x-remote-extra-%54eam.%45xample.%43%4f%4d%2f%4fwner'), ['x\ty', ''], 'upper case as %XX; an empty extra value is kept by kube');
 });
 
 t.test('extra keys are percent-encoded as client-go does', async (t) => {
@@ -145,7 +169,8 @@ t.test('extra keys are percent-encoded as client-go does', async (t) => {
   t.equal(encodeExtraKey('100%'), '100%25', '% itself is encoded');
   t.equal(encodeExtraKey('a b'), 'a%20b');
   t.equal(encodeExtraKey('clé'), 'cl%C3%A9', 'non-ASCII: each UTF-8 byte');
-  t.equal(encodeExtraKey("!#$&'*+-.^_`|~09azAZ"), "!#$&'*+-.^_`|~09azAZ", 'token characters stay');
+  t.equal(encodeExtraKey("!#$&'*+-.^_`|~09az"), "!#$&'*+-.^_`|~09az", 'token characters stay');
+  t.equal(encodeExtraKey('Team'), '%54eam', 'upper case is encoded: kube-apiserver lower-cases the key before unescaping it');
 });
 
 t.test('the session cookie is removed from Cookie; other cookies pass', async (t) => {
