@@ -58,11 +58,19 @@ export function peerTrusted(socket: TLSSocket, allowedNames: readonly string[]):
 /** Node hands header values over as latin1; Go sees the raw bytes, which we read as UTF-8. */
 const bytesAsUtf8 = (value: string) => Buffer.from(value, 'latin1').toString('utf8');
 
-/** Header lines as [name, value] pairs, values decoded as Go would see them. */
+/**
+ * net/textproto's trim: spaces and tabs off both ends of every value, nothing
+ * else (not U+00A0, not a tab inside). Node's parser trims the same and, like
+ * Go, answers 400 for any other control byte; trimming here keeps the
+ * imitation from depending on it.
+ */
+const goTrim = (value: string) => value.replace(/^[ \t]+|[ \t]+$/g, '');
+
+/** Header lines as [name, value] pairs, values as Go's net/http hands them to kube-apiserver. */
 export function headerLines(rawHeaders: readonly string[]): Array<[string, string]> {
   const lines: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    lines.push([rawHeaders[i] as string, bytesAsUtf8(rawHeaders[i + 1] as string)]);
+    lines.push([rawHeaders[i] as string, bytesAsUtf8(goTrim(rawHeaders[i + 1] as string))]);
   }
   return lines;
 }
@@ -98,7 +106,10 @@ export function pathUnescape(s: string): string | undefined {
   return Buffer.from(bytes, 'latin1').toString('utf8');
 }
 
-/** newExtra: headers under each prefix, key lower-cased then unescaped, every value kept. */
+/**
+ * newExtra: headers under each prefix, key lower-cased then unescaped (so an
+ * upper-case letter arrives only as `%XX`), every value kept, empty ones too.
+ */
 function newExtra(lines: ReadonlyArray<[string, string]>, prefixes: readonly string[]): Record<string, string[]> {
   const extra: Record<string, string[]> = {};
   for (const prefix of prefixes) {
