@@ -29,19 +29,20 @@ export function sessionRefusal(req: ClientRequest, path: string, isUpgrade: bool
 
 /**
  * True for `…/{pods,services,nodes}/<name>/proxy[/…]` and the legacy
- * `/api/v1/proxy/…`, however the path is spelt: segments are percent-decoded,
- * empty and dot segments resolved, as the API server's own path handling may.
- * A path that cannot be decoded counts as one (fail closed).
+ * `/api/v1/proxy/…`, however the path is spelt. The path is percent-decoded
+ * once, as Go's URL.Path is (so `pods%2Fweb%2Fproxy` is three segments, as
+ * kube-apiserver routes it), then empty and dot segments are resolved. A path
+ * that cannot be decoded counts as one (fail closed).
  */
 export function reachesWorkloadContent(path: string): boolean {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return true;
+  }
   const segments: string[] = [];
-  for (const raw of path.split('/')) {
-    let segment: string;
-    try {
-      segment = decodeURIComponent(raw);
-    } catch {
-      return true;
-    }
+  for (const segment of decoded.split('/')) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') segments.pop();
     else segments.push(segment);
