@@ -4,7 +4,26 @@
  * claim-mapping path, not two); load-time rules in schema.ts check that pairing.
  */
 import { z } from 'zod';
-import { duration, filePath, httpsUrl, parseUrl } from './fields.js';
+import { duration, filePath, httpsUrl, isLoopbackHost, parseUrl } from './fields.js';
+
+/** An origin as browsers send it in `Origin`: scheme://host[:port], https except to loopback; kept in that normal form. */
+const origin = z
+  .string()
+  .transform((text, ctx) => {
+    const url = parseUrl(text);
+    const normal = url?.origin;
+    if (!url || !normal || normal === 'null' || normal.toLowerCase() !== text.toLowerCase()) {
+      const hint = normal && normal !== 'null' ? `; for this URL that is ${normal}` : '';
+      ctx.addIssue({ code: 'custom', message: `expected an origin, scheme://host[:port] with no path or trailing slash, e.g. https://dashboard.example.com${hint}` });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      ctx.addIssue({ code: 'custom', message: `${url.protocol}// is refused for ${url.hostname}: a page served in clear text can be changed on the network; use https:// (http only for 127.0.0.1, ::1 or localhost)` });
+      return z.NEVER;
+    }
+    return normal;
+  })
+  .meta({ typeName: 'origin' });
 
 const oidc = z
   .strictObject({
@@ -89,6 +108,12 @@ export const sessionSchema = z
     oidc,
     cookie,
     store,
+    allowedOrigins: z
+      .array(origin)
+      .default([])
+      .describe(
+        "Origins besides the proxy's own (e.g. https://dashboard.example.com) from which a cookie-authenticated request that changes state, or a WebSocket/SPDY upgrade, is accepted.",
+      ),
     allowedRedirectHosts: z
       .array(z.string().min(1))
       .default([])
