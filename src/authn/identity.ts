@@ -35,7 +35,9 @@ export type RejectReason =
   /** Session cookie: past its absolute lifetime. */
   | 'session_expired'
   /** Session cookie: the tokens could not be refreshed; the session ended. */
-  | 'session_refresh_failed';
+  | 'session_refresh_failed'
+  /** Session cookie: sent more than once (a sibling subdomain may have planted one); neither is used. */
+  | 'ambiguous_session_cookie';
 
 export type AuthOutcome =
   | { readonly kind: 'authenticated'; readonly identity: Identity }

@@ -3,11 +3,13 @@
  * a login; its identity is its id_token verified and mapped by the jwt[] entry
  * of the same issuer, so a session and a bearer token of one person map alike.
  * Tokens are refreshed shortly before the id_token expires, by one replica at
- * a time; a failed refresh ends the session.
+ * a time; a failed refresh ends the session. Two cookies by the session's name
+ * (cookie tossing from a sibling subdomain) are refused, never resolved by order.
  */
 import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import type { SessionConfig } from '../config/schema.js';
 import { refresh, type OidcClient } from '../login/oidc-client.js';
+import { cookieValues } from '../login/cookie-header.js';
 import { destroySession, loadSession, reloadSession, saveSession, type SessionMiddleware, type SessionRequest } from '../login/session.js';
 import type { SessionBackend } from '../login/store/types.js';
 import type { Logger } from '../observe/logger.js';
@@ -59,6 +61,8 @@ export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): Sess
   const needsRefresh = (expiresAt: number) => expiresAt - Date.now() < config.refreshBefore;
 
   return async (req, res) => {
+    // express-session would take the first; a planted cookie can be sent first.
+    if (cookieValues(req.headers.cookie, config.cookie.name).length > 1) return rejected('ambiguous_session_cookie');
     if (!backend.healthy()) return { kind: 'unavailable' };
     let sreq: SessionRequest;
     try {

@@ -49,13 +49,21 @@ const oidc = z
   })
   .describe('The OpenID Connect client the proxy logs people in with.');
 
+/** A `__Host-` cookie has no Domain (browsers refuse it otherwise), so no sibling subdomain can plant one of that name. */
+const HOST_PREFIX = /^__host-/i;
+
+/** The session cookie's name when none is configured: `__Host-` unless a domain is shared. */
+export const defaultSessionCookieName = (domain: string) => (domain ? '_kfp_session' : '__Host-kfp-session');
+
 const cookie = z
   .strictObject({
     name: z
       .string()
       .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'not a valid cookie name')
-      .default('_kfp_session')
-      .describe('Session cookie name. It is removed from requests before they are forwarded.'),
+      .optional()
+      .describe(
+        'Session cookie name. Default: __Host-kfp-session, which a sibling subdomain cannot overwrite or shadow; _kfp_session when domain is set (a __Host- cookie cannot have a Domain). It is removed from requests before they are forwarded.',
+      ),
     secretFile: filePath
       .optional()
       .describe('File holding the secret that signs the cookie (at least 32 bytes); or set KFP_COOKIE_SECRET. Several lines: the first signs, all verify (rotation).'),
@@ -63,6 +71,16 @@ const cookie = z
     maxAge: duration.prefault('12h').describe('Absolute session lifetime: a new login is needed after this, however active.'),
     idleTimeout: duration.prefault('1h').describe('A session unused for this long ends.'),
   })
+  .superRefine((c, ctx) => {
+    if (c.name !== undefined && HOST_PREFIX.test(c.name) && c.domain) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['name'],
+        message: `a __Host- cookie cannot have a domain (browsers refuse it); remove cookie.domain, or choose a name without the __Host- prefix (e.g. _kfp_session)`,
+      });
+    }
+  })
+  .transform((c) => ({ ...c, name: c.name ?? defaultSessionCookieName(c.domain) }))
   .prefault({})
   .describe('The session cookie: always HttpOnly, Secure and SameSite=Lax.');
 

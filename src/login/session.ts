@@ -6,6 +6,7 @@
 import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import session, { type Session, type SessionData } from 'express-session';
 import type { SessionConfig } from '../config/schema.js';
+import { cookieValues } from './cookie-header.js';
 import type { PendingLogin } from './oidc-client.js';
 import type { SessionBackend } from './store/types.js';
 
@@ -68,7 +69,5 @@ export const regenerateSession = (s: Session) => new Promise<void>((resolve, rej
 
 /** Whether the request carries a cookie by our session's name (signed or not; the middleware checks). */
 export function hasSessionCookie(req: ClientRequest, name: string): boolean {
-  const header = req.headers.cookie;
-  if (!header) return false;
-  return header.split(';').some((part) => part.trimStart().startsWith(`${name}=`));
+  return cookieValues(req.headers.cookie, name).length > 0;
 }

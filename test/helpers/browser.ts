@@ -5,8 +5,12 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { defaultSessionCookieName } from '../../src/config/session-schema.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** The session cookie's name in the test stacks (no cookie.domain): `__Host-kfp-session`. */
+export const SESSION_COOKIE = defaultSessionCookieName('');
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -36,7 +40,7 @@ export async function signInAtIssuer(page: import('playwright-core').Page, usern
 }
 
 /** Logs `context` in through the proxy's login with a real page; returns the session cookie value. */
-export async function browserLogin(context: BrowserContext, proxyURL: string, cookieName = '_kfp_session'): Promise<string> {
+export async function browserLogin(context: BrowserContext, proxyURL: string, cookieName = SESSION_COOKIE): Promise<string> {
   const page = await context.newPage();
   await page.goto(`${proxyURL}/oauth2/start?rd=/oauth2/userinfo`);
   await signInAtIssuer(page);

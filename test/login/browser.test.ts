@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { launchBrowser, newContext, signInAtIssuer } from '../helpers/browser.js';
+import { launchBrowser, newContext, SESSION_COOKIE, signInAtIssuer } from '../helpers/browser.js';
 import { startStack, untilReady } from '../helpers/stack.js';
 
 const run = promisify(execFile);
@@ -28,7 +28,7 @@ t.test('browser login, session, kubeconfig, sign out', async (t) => {
 
   await page.goto(`${proxy}/debug/headers?first=visit`);
   t.match(page.url(), new URL(stack.issuer.url).host, 'sent to the identity provider');
-  const before = (await context.cookies()).find((c) => c.name === '_kfp_session');
+  const before = (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
   t.ok(before, 'a session cookie holds the pending login');
 
   await signInAtIssuer(page);
@@ -37,9 +37,9 @@ t.test('browser login, session, kubeconfig, sign out', async (t) => {
   const seen = JSON.parse(await page.innerText('body')) as Headers;
   t.same(header(seen, 'x-remote-user'), ['demo@example.com'], 'the upstream received the user');
   t.same(header(seen, 'x-remote-group'), ['oidc:developers', 'oidc:infrastructure']);
-  t.notOk(header(seen, 'cookie').some((c) => c.includes('_kfp_session')), 'the session cookie is not forwarded');
+  t.notOk(header(seen, 'cookie').some((c) => c.includes(SESSION_COOKIE)), 'the session cookie is not forwarded');
 
-  const cookie = (await context.cookies()).find((c) => c.name === '_kfp_session')!;
+  const cookie = (await context.cookies()).find((c) => c.name === SESSION_COOKIE)!;
   t.not(cookie.value, before!.value, 'the session id changed at login');
   t.match(cookie, { httpOnly: true, secure: true, sameSite: 'Lax', path: '/' }, 'cookie attributes');
 

@@ -5,7 +5,7 @@ import t from 'tap';
 import { silentLogger } from '../../src/observe/logger.js';
 import { startProxy, type RunningProxy } from '../../src/server.js';
 import type { Config } from '../../src/config/schema.js';
-import { browserLogin, launchBrowser, newContext } from '../helpers/browser.js';
+import { browserLogin, launchBrowser, newContext, SESSION_COOKIE } from '../helpers/browser.js';
 import { startRedis } from '../helpers/redis.js';
 import { startStack, untilReady, type Stack } from '../helpers/stack.js';
 
@@ -23,7 +23,7 @@ const statusOf = async (stack: Stack, base: string, cookie: string, init: { auth
   const { request } = await import('undici');
   const res = await request(`${base}/debug/headers`, {
     dispatcher: stack.client,
-    headers: { accept: 'application/json', ...(cookie ? { cookie: `_kfp_session=${cookie}` } : {}), ...(init.authorization ? { authorization: init.authorization } : {}) },
+    headers: { accept: 'application/json', ...(cookie ? { cookie: `${SESSION_COOKIE}=${cookie}` } : {}), ...(init.authorization ? { authorization: init.authorization } : {}) },
   });
   await res.body.dump();
   return res.statusCode;

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { createLogger } from '../../src/observe/logger.js';
-import { browserLogin, launchBrowser, newContext, signInAtIssuer } from '../helpers/browser.js';
+import { browserLogin, launchBrowser, newContext, SESSION_COOKIE, signInAtIssuer } from '../helpers/browser.js';
 import { PROXY_CLIENT, startStack, untilReady, type Stack } from '../helpers/stack.js';
 
 const get = (stack: Stack, path: string, cookie: string, accept = 'application/json') =>
-  stack.fetch(path, { headers: { cookie: `_kfp_session=${cookie}`, accept } });
+  stack.fetch(path, { headers: { cookie: `${SESSION_COOKIE}=${cookie}`, accept } });
 
 t.test('cookies and callbacks', async (t) => {
   const dir = t.testdir();
