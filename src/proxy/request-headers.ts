@@ -6,54 +6,105 @@ import type { Identity } from '../authn/identity.js';
 import type { IdentityHeadersConfig } from '../config/schema.js';
 import { identityHeaderLines } from './identity-headers.js';
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) and headers we always replace ourselves. */
-const ALWAYS_DROPPED = new Set([
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'host',
-  'authorization',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'audit-id',
+/**
+ * A header name as any server downstream may read it: lower case, `_` as `-`.
+ * WSGI and CGI (Django, Flask, PHP) turn both `X-Remote-User` and
+ * `X_Remote_User` into HTTP_X_REMOTE_USER, so every name the proxy protects is
+ * compared folded (oauth2-proxy CVE-2025-64484).
+ */
+export const foldName = (name: string): string => name.toLowerCase().replaceAll('_', '-');
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1), besides every `Proxy-*` and every name listed in Connection. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** Headers the proxy replaces with its own: undici sets Host; Audit-ID is our request id. */
+const REPLACED = new Set(['host', 'authorization', 'audit-id']);
+
+/**
+ * Expect: Node's server has already met `100-continue` (it answers the client's
+ * 100 itself) and refuses other expectations with 417, and undici cannot send an
+ * Expect header at all: forwarded, it turned every such upload into a 502.
+ */
+const MET_BY_THE_PROXY = 'expect';
+
+/**
+ * Headers by which a proxy in front states the client's address, scheme, host
+ * or path, besides every `X-Forwarded-*`. Only the proxy states these facts
+ * (X-Forwarded-For/-Proto/-Host); docs/architecture.md "Forwarding headers" says
+ * who reads each one.
+ */
+const FORWARDING = new Set([
+  'forwarded',
+  'x-forwarded',
+  'forwarded-for',
+  'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'cf-pseudo-ipv4',
+  'fastly-client-ip',
+  'x-0-client-ip',
+  'x-appengine-user-ip',
+  'x-original-forwarded-for',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  'x-original-host',
+  'x-host',
 ]);
+const FORWARDING_PREFIX = 'x-forwarded-';
 
 const IMPERSONATE_PREFIX = 'impersonate-';
 
-/** Precomputed from config once: which names are identity headers. */
+/** The subprotocol entry a browser's WebSocket carries its bearer token in (src/authn/websocket-protocol.ts). */
+const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
+
+/** Precomputed from config once: which names are identity headers, which cookies are ours. */
 export interface HeaderRules {
   readonly identityHeaders: IdentityHeadersConfig;
   readonly allowImpersonation: boolean;
-  /** Lower-cased user, group and uid header names (every configured alias). */
+  /** Folded user, group and uid header names (every configured alias). */
   readonly identityNames: ReadonlySet<string>;
-  /** Lower-cased extra prefixes. */
+  /** Folded extra prefixes. */
   readonly extraPrefixes: readonly string[];
-  /** The proxy's session cookie, removed from Cookie before forwarding. */
+  /** The proxy's session cookie, if browser login is configured. */
   readonly sessionCookie: string | undefined;
+  /**
+   * Whether a cookie name is one of the proxy's own (the session and login-state
+   * cookies): removed from Cookie before forwarding, and from the upstream's
+   * Set-Cookie lines before they reach the browser (response-headers.ts).
+   */
+  readonly ownsCookie: (name: string) => boolean;
 }
 
-export function headerRules(identityHeaders: IdentityHeadersConfig, allowImpersonation: boolean, sessionCookie?: string): HeaderRules {
-  const lower = (names: readonly string[]) => names.map((n) => n.toLowerCase());
+/**
+ * The header rules for a configuration.
+ *
+ * @param ownsCookie - the login's own test (`Login.ownsCookie`); without it, only `sessionCookie` is ours
+ */
+export function headerRules(
+  identityHeaders: IdentityHeadersConfig,
+  allowImpersonation: boolean,
+  sessionCookie?: string,
+  ownsCookie?: (name: string) => boolean,
+): HeaderRules {
+  const fold = (names: readonly string[]) => names.map(foldName);
   return {
     identityHeaders,
     allowImpersonation,
-    identityNames: new Set([...lower(identityHeaders.user), ...lower(identityHeaders.group), ...lower(identityHeaders.uid)]),
-    extraPrefixes: lower(identityHeaders.extraPrefix),
+    identityNames: new Set([...fold(identityHeaders.user), ...fold(identityHeaders.group), ...fold(identityHeaders.uid)]),
+    extraPrefixes: fold(identityHeaders.extraPrefix),
     sessionCookie,
+    ownsCookie: ownsCookie ?? ((name) => name === sessionCookie),
   };
 }
 
-/** True when the client sent any Impersonate-* header (in any casing). */
+/** True when the client sent any Impersonate-* header, in any casing and with `_` for `-`. */
 export function hasImpersonationHeaders(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase().startsWith(IMPERSONATE_PREFIX)) return true;
+    if (foldName(rawHeaders[i]!).startsWith(IMPERSONATE_PREFIX)) return true;
   }
   return false;
 }
@@ -73,17 +124,21 @@ export type UpstreamHeaders =
 
 /**
  * Builds the upstream request's header lines as a flat [name, value, ...] list
- * (undici's raw form, which keeps one line per value).
+ * (undici's raw form, which keeps one line per value). Names are compared
+ * folded (lower case, `_` as `-`):
  *
- * 1. drop hop-by-hop headers and every header named in Connection;
- * 2. drop Authorization, Host, X-Forwarded-*, Audit-ID: ours replace them;
- * 3. drop every identity header and extra-prefixed header, in any casing;
+ * 1. drop hop-by-hop headers, every header named in Connection, and Expect;
+ * 2. drop Authorization, Host, Audit-ID, and every forwarding header: ours replace them;
+ * 3. drop every identity header and extra-prefixed header;
  * 4. drop Impersonate-* unless impersonation is allowed (callers refuse the
- *    request with 403 before this when it is not; dropping is the backstop);
+ *    request with 403 before this when it is not; dropping is the backstop),
+ *    and even then every spelling but the dashed one;
  * 5. drop HTTP/2 pseudo-headers (:method, :path, :authority, :scheme);
- * 6. join Cookie lines into one, without our session cookie: HTTP/2 clients
+ * 6. join Cookie lines into one, without our own cookies: HTTP/2 clients
  *    may split cookies over several lines, HTTP/1.1 allows one (RFC 9113 §8.2.3);
- * 7. add X-Forwarded-*, Audit-ID, Upgrade, then the identity.
+ * 7. remove the bearer token entry from Sec-WebSocket-Protocol (kube-apiserver
+ *    does the same once it has read it);
+ * 8. add X-Forwarded-For/-Proto/-Host, Audit-ID, Upgrade, then the identity.
  */
 export function upstreamHeaders(
   rawHeaders: readonly string[],
@@ -96,19 +151,27 @@ export function upstreamHeaders(
   const cookies: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    const lower = name.toLowerCase();
-    if (ALWAYS_DROPPED.has(lower) || connectionListed.has(lower) || lower.startsWith('proxy-') || lower.startsWith(':')) continue;
-    if (rules.identityNames.has(lower) || rules.extraPrefixes.some((p) => lower.startsWith(p))) continue;
-    if (!rules.allowImpersonation && lower.startsWith(IMPERSONATE_PREFIX)) continue;
-    if (lower === 'cookie') {
-      const rest = rules.sessionCookie ? withoutCookie(rawHeaders[i + 1]!, rules.sessionCookie) : rawHeaders[i + 1]!;
+    const value = rawHeaders[i + 1]!;
+    const folded = foldName(name);
+    if (name.startsWith(':') || HOP_BY_HOP.has(folded) || folded.startsWith('proxy-') || connectionListed.has(folded) || folded === MET_BY_THE_PROXY) continue;
+    if (REPLACED.has(folded) || FORWARDING.has(folded) || folded.startsWith(FORWARDING_PREFIX)) continue;
+    if (rules.identityNames.has(folded) || rules.extraPrefixes.some((p) => folded.startsWith(p))) continue;
+    if (folded.startsWith(IMPERSONATE_PREFIX) && (!rules.allowImpersonation || name.includes('_'))) continue;
+    if (folded === 'cookie') {
+      const rest = withoutCookies(value, rules.ownsCookie);
       if (rest) cookies.push(rest);
       continue;
     }
-    out.push(name, rawHeaders[i + 1]!);
+    if (folded === 'sec-websocket-protocol') {
+      const rest = withoutBearerSubprotocol(value);
+      if (rest) out.push(name, rest);
+      continue;
+    }
+    out.push(name, value);
   }
   if (cookies.length) out.push('Cookie', cookies.join('; '));
 
+  // The client's address alone: a chain the client sent is not evidence of anything.
   out.push('X-Forwarded-For', facts.clientAddress, 'X-Forwarded-Proto', facts.proto);
   if (facts.host) out.push('X-Forwarded-Host', facts.host);
   out.push('Audit-ID', facts.requestId);
@@ -120,25 +183,38 @@ export function upstreamHeaders(
   return { ok: true, headers: out };
 }
 
-/** A Cookie header without the named cookie (every occurrence of it). */
-function withoutCookie(header: string, name: string): string {
+/** A Cookie header without the cookies `owned` names (every occurrence of them). */
+function withoutCookies(header: string, owned: (name: string) => boolean): string {
   return header
     .split(';')
     .map((pair) => pair.trim())
     .filter((pair) => {
       const eq = pair.indexOf('=');
-      return pair !== '' && (eq < 0 ? pair : pair.slice(0, eq).trimEnd()) !== name;
+      return pair !== '' && !owned(eq < 0 ? pair : pair.slice(0, eq).trimEnd());
     })
     .join('; ');
 }
 
-/** Lower-cased names listed in every Connection header line. */
+/**
+ * A Sec-WebSocket-Protocol line without bearer token entries (in any case, so
+ * nothing token-like slips through); the other entries keep their order.
+ * Empty when none is left.
+ */
+function withoutBearerSubprotocol(header: string): string {
+  return header
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '' && !entry.toLowerCase().startsWith(BEARER_SUBPROTOCOL_PREFIX))
+    .join(', ');
+}
+
+/** Folded names listed in every Connection header line. */
 function connectionTokens(rawHeaders: readonly string[]): Set<string> {
   const names = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() !== 'connection') continue;
+    if (foldName(rawHeaders[i]!) !== 'connection') continue;
     for (const token of rawHeaders[i + 1]!.split(',')) {
-      const name = token.trim().toLowerCase();
+      const name = foldName(token.trim());
       if (name) names.add(name);
     }
   }

@@ -266,6 +266,18 @@ if (cluster) {
     t.equal((await cluster.auditEvent((e) => e.auditID === id)).requestURI, '/version');
   });
 
+  // test/security/forwarding-header-spoofing.test.ts: kube-apiserver reads X-Forwarded-For, then X-Real-Ip, into sourceIPs.
+  t.test("spoofed X-Real-IP, X-Forwarded-For and Forwarded never reach the audit event's sourceIPs", async (t) => {
+    const token = await stack.mint({ email: 'mallory@example.com', groups: ['guests'] });
+    const spoofed = ['X-Real-IP: 203.0.113.9', 'X-Forwarded-For: 198.51.100.7, 203.0.113.10', 'Forwarded: for=203.0.113.11', 'X_Real_IP: 203.0.113.12', 'True-Client-IP: 203.0.113.13'];
+    const res = await rawRequest(stack.proxy.url, stack.servingCA, 'GET', '/version', [...spoofed, `Authorization: Bearer ${token}`]);
+    t.equal(res.status, 200, 'answered');
+    const id = res.header('audit-id')!;
+    const event = (await cluster.auditEvent((e) => e.auditID === id)) as { sourceIPs?: string[] };
+    // The proxy connects from loopback, and it says the client did too.
+    t.same(event.sourceIPs, ['127.0.0.1'], 'only the real client address (the proxy says so in X-Forwarded-For; kube adds its peer, the same)');
+  });
+
   // Last: over everything this file sent, kube-apiserver never saw a smuggled identity.
   t.test('no audit event in this run has a smuggled user or group', async (t) => {
     const events = await cluster.auditEvents();

@@ -189,3 +189,54 @@ t.test('HTTP/2: pseudo-headers never reach the upstream, and split cookies are j
   t.same(values(ls, 'cookie'), ['a=1; b=2'], 'one Cookie line, as HTTP/1.1 requires (RFC 9113 section 8.2.3)');
   t.same(values(ls, 'accept'), ['*/*']);
 });
+
+// Names a downstream server normalises (WSGI/CGI read `X_Remote_User` as `X-Remote-User`): oauth2-proxy CVE-2025-64484.
+t.test('protected names are compared with _ folded to -, in any case', async (t) => {
+  const aliased = headerRules({ ...names, user: ['X-Remote-User', 'X-Auth-User'], extraPrefix: ['X-Remote-Extra-', 'X-Extra-'] }, false);
+  const smuggled = ['X_Remote_User', 'x-remote_group', 'X_REMOTE_UID', 'X_Remote_Extra_Scopes', 'x_auth_user', 'X_Extra_Team', 'Impersonate_User', 'X_Forwarded_For', 'X_Real_IP', 'Audit_ID', 'Transfer_Encoding', 'Proxy_Authorization'];
+  const ls = lines(smuggled.flatMap((n) => [n, 'forged']), alice, aliased);
+  t.same(ls.filter(([, v]) => v === 'forged'), [], 'none of them is forwarded');
+  t.ok(hasImpersonationHeaders(['Impersonate_User', 'admin']), 'Impersonate_User is an impersonation header (the pipeline answers 403)');
+  t.ok(hasImpersonationHeaders(['impersonate-extra_scopes', 'x']));
+  t.notOk(hasImpersonationHeaders(['X_Impersonate_User', 'x']));
+  t.same(values(lines(['X_Kept', '1']), 'x_kept'), ['1'], 'an unprotected underscore name passes');
+  // When impersonation is allowed, only the spelling every server reads alike goes through.
+  const allowed = lines(['Impersonate-User', 'admin', 'Impersonate_User', 'root'], alice, headerRules(names, true));
+  t.same(allowed.filter(([n]) => n.startsWith('impersonate')), [['impersonate-user', 'admin']]);
+});
+
+t.test('forwarding headers the client sends are dropped; the proxy sets X-Forwarded-For/-Proto/-Host alone', async (t) => {
+  const spoofed = [
+    'Forwarded', 'X-Forwarded', 'Forwarded-For', 'X-Real-IP', 'X-Forwarded-For', 'X-Forwarded-Port', 'X-Forwarded-Prefix', 'X-Forwarded-Server', 'X-Forwarded-Uri',
+    'X-Forwarded-Ssl', 'X-Forwarded-Scheme', 'X-Forwarded-Client-Cert', 'X-Client-IP', 'Client-IP', 'True-Client-IP',
+    'X-Cluster-Client-IP', 'CF-Connecting-IP', 'Cf-Pseudo-IPv4', 'Fastly-Client-IP', 'X-0-Client-IP', 'X-AppEngine-User-IP', 'X-Original-Forwarded-For', 'X-Original-URL', 'X-Original-URI',
+    'X-Rewrite-URL', 'X-Original-Host', 'X-Host',
+  ];
+  const ls = lines([...spoofed.flatMap((n) => [n, '203.0.113.9']), 'X-Forwarding-Note', 'kept', 'X-Realm', 'kept']);
+  t.same(ls.filter(([, v]) => v === '203.0.113.9'), [], 'every one dropped');
+  t.same(values(ls, 'x-forwarded-for'), ['192.0.2.7'], 'the client address alone, not appended to a chain');
+  t.same(values(ls, 'x-forwarding-note'), ['kept'], 'a name that only starts alike passes');
+  t.same(values(ls, 'x-realm'), ['kept']);
+});
+
+t.test('Expect is not forwarded: the proxy has met the expectation (and undici refuses to send one)', async (t) => {
+  t.same(values(lines(['Expect', '100-continue', 'expect', '100-continue', 'Content-Length', '5']), 'expect'), []);
+});
+
+t.test('the WebSocket bearer subprotocol never reaches the upstream; other subprotocols keep their order', async (t) => {
+  const bearer = 'base64url.bearer.authorization.k8s.io.dG9rZW4';
+  const protocols = (raw: string[]) => values(lines(raw), 'sec-websocket-protocol');
+  t.same(protocols(['Sec-WebSocket-Protocol', `${bearer}, v5.channel.k8s.io,v4.channel.k8s.io`]), ['v5.channel.k8s.io, v4.channel.k8s.io']);
+  t.same(protocols(['Sec-WebSocket-Protocol', `v5.channel.k8s.io, ${bearer}`, 'sec-websocket-protocol', 'base.channel.k8s.io']), ['v5.channel.k8s.io', 'base.channel.k8s.io'], 'every line, each kept as a line');
+  t.same(protocols(['Sec-WebSocket-Protocol', ` ${bearer} `, 'Sec-WebSocket-Protocol', 'v4.channel.k8s.io']), ['v4.channel.k8s.io'], 'a line left empty is dropped');
+  t.same(protocols(['Sec-WebSocket-Protocol', `${bearer},${bearer}.second`]), [], 'every bearer entry, not just the first');
+  t.same(protocols(['Sec_WebSocket_Protocol', bearer, 'Sec-WebSocket-Protocol', 'BASE64URL.Bearer.Authorization.K8S.io.dG9rZW4, v4.channel.k8s.io']), ['v4.channel.k8s.io'], 'in any spelling of name and prefix');
+  t.same(protocols(['Sec-WebSocket-Protocol', 'v4.channel.k8s.io, base64url.bearer.authorization.k8s.io']), ['v4.channel.k8s.io, base64url.bearer.authorization.k8s.io'], 'the prefix alone (no dot, no token) is not a bearer entry');
+});
+
+t.test('Cookie: every cookie the proxy owns is removed (HeaderRules.ownsCookie, e.g. the login-state cookie)', async (t) => {
+  const owns = (name: string) => name === '__Host-kfp-session' || name === '__Host-kfp-login';
+  const withOwner = headerRules(names, false, '__Host-kfp-session', owns);
+  const ls = lines(['Cookie', '__Host-kfp-login=state; app=1; __Host-kfp-session=s; __Host-kfp-login-x=2'], alice, withOwner);
+  t.same(values(ls, 'cookie'), ['app=1; __Host-kfp-login-x=2']);
+});
