@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Identity, RejectReason } from '../authn/identity.js';
-import type { ClientRequest } from './client.js';
+import { authority, type ClientRequest } from './client.js';
 import type { ProxyErrorCode } from './errors.js';
 import { requestKind, type RequestKind } from './long-running.js';
 
@@ -15,10 +15,22 @@ export interface RequestContext {
   readonly startNs: bigint;
   readonly clientAddress: string;
   readonly method: string;
-  /** The request target as the client sent it (path and query). */
+  /**
+   * The request target in origin-form (path and query): what every later stage
+   * reads and what the upstream is sent. An absolute-form target
+   * (`https://host/path?q`) becomes its path and query. When `badTarget` is
+   * true and no path could be read (`*`), the target as the client sent it,
+   * for the audit line.
+   */
   readonly target: string;
   /** The target's path, without the query. */
   readonly path: string;
+  /**
+   * The target is not one the proxy forwards: asterisk-form, a fragment, no
+   * path at all, or an absolute URL for another host than Host names. The
+   * request is answered 400 and never reaches the upstream.
+   */
+  readonly badTarget: boolean;
   readonly httpVersion: string;
   readonly kind: RequestKind;
   readonly userAgent: string | undefined;
@@ -34,7 +46,7 @@ export interface RequestContext {
 }
 
 export function createContext(req: ClientRequest, isUpgrade: boolean): RequestContext {
-  const target = req.url ?? '/';
+  const { target, bad } = originForm(req.url ?? '/', authority(req));
   const queryStart = target.indexOf('?');
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const query = new URLSearchParams(queryStart < 0 ? '' : target.slice(queryStart + 1));
@@ -47,12 +59,45 @@ export function createContext(req: ClientRequest, isUpgrade: boolean): RequestCo
     method,
     target,
     path,
+    badTarget: bad,
     httpVersion: req.httpVersion,
     kind: requestKind(path, query, isUpgrade),
     userAgent: req.headers['user-agent'],
     referer: req.headers.referer,
     bytesSent: 0,
   };
+}
+
+/** scheme, authority, and the rest of an absolute-form target. */
+const ABSOLUTE_FORM = /^(https?):\/\/([^/?#]*)(.*)$/i;
+
+/**
+ * The origin-form of a request target (RFC 9112 §3.2), and whether the proxy
+ * refuses it. An absolute URL is accepted only for the host the client also
+ * names in Host: RFC 9112 §3.2.2 has a server use the URL's host and ignore
+ * Host, while everything that looked at the request before the upstream does
+ * (a load balancer routing by Host, our same-origin check, the browser's
+ * cookies) used Host. Refusing the disagreement leaves nothing to choose, and
+ * X-Forwarded-Host is Host either way.
+ */
+function originForm(requested: string, host: string | undefined): { target: string; bad: boolean } {
+  if (requested.startsWith('/')) return { target: requested, bad: requested.includes('#') };
+  const absolute = ABSOLUTE_FORM.exec(requested);
+  if (!absolute) return { target: requested, bad: true };
+  const [, scheme = '', targetAuthority = '', rest = ''] = absolute;
+  const target = rest.startsWith('/') ? rest : `/${rest}`;
+  return { target, bad: target.includes('#') || !sameHost(scheme, targetAuthority, host) };
+}
+
+/** Whether two authorities name the same host and port, compared as a URL parser does (case, default port). */
+function sameHost(scheme: string, targetAuthority: string, host: string | undefined): boolean {
+  if (host === undefined || targetAuthority.includes('@') || host.includes('@')) return false;
+  const origin = (authorityText: string) => {
+    const url = `${scheme.toLowerCase()}://${authorityText}`;
+    return URL.canParse(url) ? new URL(url).host : undefined;
+  };
+  const named = origin(targetAuthority);
+  return named !== undefined && named === origin(host);
 }
 
 /** Seconds since the request started, with millisecond precision as nginx prints it. */

@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { hasBody, type ClientRequest, type ClientResponse } from './client.js';
 import type { RequestContext } from './context.js';
+import { sendError } from './respond.js';
 import { upstreamErrorCode } from './upstream-errors.js';
 import type { ProxyErrorCode } from './errors.js';
 
@@ -30,6 +31,8 @@ export function forward(
   pool: Dispatcher,
   options: ForwardOptions,
 ): void {
+  // The pipeline refuses these first; never hand undici a target that is not a path.
+  if (ctx.badTarget) return sendError(res, ctx, 'BAD_REQUEST');
   const streaming = ctx.kind !== 'short';
   const body: Writable = res;
   let controller: Dispatcher.DispatchController | undefined;
