@@ -4,21 +4,24 @@
  * as it arrives, the response streams down chunk by chunk with back-pressure
  * in both directions, and nothing is ever buffered whole.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { hasBody, type ClientRequest, type ClientResponse } from './client.js';
 import type { RequestContext } from './context.js';
-import { sendError } from './respond.js';
-import { upstreamErrorCode } from './upstream-errors.js';
 import type { ProxyErrorCode } from './errors.js';
-
-/** Response headers that describe the upstream hop, not the response. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+import { sendError } from './respond.js';
+import { clientResponseHeaders } from './response-headers.js';
+import { upstreamErrorCode } from './upstream-errors.js';
 
 export interface ForwardOptions {
   /** Time the upstream has to send the response head. */
   readonly responseTimeout: number;
+  /**
+   * Whether a cookie name is one of the proxy's own (`HeaderRules.ownsCookie`):
+   * a Set-Cookie for it never reaches the client.
+   */
+  readonly ownsCookie?: (name: string) => boolean;
   /** Called when the upstream cannot be reached or fails before the response head. */
   readonly onError: (code: ProxyErrorCode, err: Error) => void;
 }
@@ -34,6 +37,7 @@ export function forward(
   // The pipeline refuses these first; never hand undici a target that is not a path.
   if (ctx.badTarget) return sendError(res, ctx, 'BAD_REQUEST');
   const streaming = ctx.kind !== 'short';
+  const ownsCookie = options.ownsCookie ?? (() => false);
   const body: Writable = res;
   let controller: Dispatcher.DispatchController | undefined;
   let clientGone = false;
@@ -55,7 +59,7 @@ export function forward(
       ctx.upstreamStatus = statusCode;
       ctx.status = statusCode;
       // The reason phrase is not relayed: HTTP/2 has none, and HTTP/1.1 clients ignore it.
-      res.writeHead(statusCode, responseHeaders(upstreamHeaders));
+      res.writeHead(statusCode, headerObject(clientResponseHeaders(statusCode, headerLines(upstreamHeaders), ownsCookie)));
       // A watch's client must see the head before the first event, which may be minutes away.
       // (HTTP/2 sends the head at writeHead already.)
       if (streaming && 'flushHeaders' in res) res.flushHeaders();
@@ -94,14 +98,22 @@ export function forward(
   );
 }
 
-function responseHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
-  const connectionListed = String(upstream.connection ?? '')
-    .split(',')
-    .map((t) => t.trim().toLowerCase());
-  const out: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.includes(name) || name.startsWith('proxy-')) continue;
-    out[name] = value;
+/** undici's parsed headers as flat lines, one per value (Set-Cookie comes as an array). */
+function headerLines(headers: IncomingHttpHeaders): string[] {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) lines.push(name, one);
   }
-  return out;
+  return lines;
+}
+
+/** Flat lines as the object writeHead takes over both HTTP/1.1 and HTTP/2, a repeated name as an array. */
+function headerObject(lines: readonly string[]): OutgoingHttpHeaders {
+  const headers: Record<string, string | string[]> = Object.create(null);
+  for (let i = 0; i < lines.length; i += 2) {
+    const name = lines[i]!;
+    const seen = headers[name];
+    headers[name] = seen === undefined ? lines[i + 1]! : [seen, lines[i + 1]!].flat();
+  }
+  return headers;
 }
