@@ -65,13 +65,13 @@ export async function startProxy(
   const login = config.authentication.session ? await createLogin(config, tokens, logger) : undefined;
   const pipeline = createPipeline({
     authenticate: createRequestAuthenticator(tokens, login?.session),
-    rules: headerRules(config.upstream.identityHeaders, config.authentication.allowImpersonationHeaders, login?.cookieName),
+    rules: headerRules(config.upstream.identityHeaders, config.authentication.allowImpersonationHeaders, login?.cookieName, login && ((name) => login.ownsCookie(name))),
     ...(login && {
       login: {
         isLoginPath: login.isLoginPath,
         handle: (req, res) => login.routes(req, res),
         startURL: (target) => `${login.prefix}/start?rd=${encodeURIComponent(target)}`,
-        allowedOrigins: [], // wired to authentication.session.allowedOrigins once the schema has it
+        allowedOrigins: config.authentication.session?.allowedOrigins ?? [],
       },
     }),
     upstream,

@@ -11,20 +11,18 @@
  *   Origin on a WebSocket handshake (cross-site WebSocket hijacking);
  * - a request that changes state only from our own origin (cross-site request forgery).
  */
-import { authority, type ClientRequest } from '../proxy/client.js';
+import type { ClientRequest } from '../proxy/client.js';
 import type { ProxyErrorCode } from '../proxy/errors.js';
-import { isSameOriginOrSafe } from './same-origin.js';
+import { isSameOrigin, isSameOriginOrSafe } from './same-origin.js';
 
 /** Resources whose `proxy` subresource relays content the cluster's workloads control. */
 const PROXYING_RESOURCES = new Set(['pods', 'services', 'nodes']);
 
 export function sessionRefusal(req: ClientRequest, path: string, isUpgrade: boolean, allowedOrigins: readonly string[]): ProxyErrorCode | undefined {
   if (reachesWorkloadContent(path)) return 'SESSION_NOT_ACCEPTED_HERE';
-  if (isUpgrade) {
-    const origin = req.headers.origin;
-    return origin !== undefined && (origin === `https://${authority(req) ?? ''}` || allowedOrigins.includes(origin)) ? undefined : 'CROSS_SITE_REQUEST';
-  }
-  return isSameOriginOrSafe(req) ? undefined : 'CROSS_SITE_REQUEST';
+  // Browsers always send Origin on a WebSocket handshake: a Referer alone does not do for an upgrade.
+  const allowed = isUpgrade ? req.headers.origin !== undefined && isSameOrigin(req, allowedOrigins) : isSameOriginOrSafe(req, allowedOrigins);
+  return allowed ? undefined : 'CROSS_SITE_REQUEST';
 }
 
 /**
