@@ -13,6 +13,7 @@ import type { Config, SessionConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { createLogoutTokenVerifier } from './backchannel.js';
 import { discoverClient, providerAgent, type OidcClient } from './oidc-client.js';
+import { createLoginState } from './login-state.js';
 import { createLoginRoutes, type LoginRoutes } from './routes.js';
 import { readLoginSecrets } from './secrets.js';
 import { createSessionMiddleware, hasSessionCookie } from './session.js';
@@ -25,6 +26,11 @@ export interface Login {
   readonly routes: LoginRoutes;
   readonly session: SessionSource;
   readonly cookieName: string;
+  /**
+   * True for the cookies the proxy itself sets (the session cookie, the login-state
+   * cookie): an upstream must not set them, nor see them.
+   */
+  ownsCookie(name: string): boolean;
   /** True for the login routes' own paths. */
   isLoginPath(path: string): boolean;
   notReady(): string[];
@@ -40,6 +46,7 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
   const secrets = readLoginSecrets(session);
   const backend = await createBackend(session, log);
   const middleware = createSessionMiddleware(session, backend, secrets.cookieSecrets);
+  const loginState = createLoginState({ secrets: secrets.cookieSecrets });
   const agent = await providerAgent(session.oidc.certificateAuthorityFile ?? jwtEntry.issuer.certificateAuthorityFile);
   const abort = new AbortController();
 
@@ -72,6 +79,7 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
     config: session,
     middleware,
     backend,
+    loginState,
     client: () => client,
     tokens,
     authenticateSession,
@@ -85,6 +93,7 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
     prefix,
     routes,
     cookieName: session.cookie.name,
+    ownsCookie: (name) => name === session.cookie.name || name === loginState.cookieName,
     session: { present: (req: ClientRequest) => hasSessionCookie(req, session.cookie.name), authenticate: authenticateSession },
     isLoginPath: (path) => path === prefix || path.startsWith(`${prefix}/`),
     notReady: () => [...(client ? [] : ['login provider (discovery not done yet)']), ...(backend.healthy() ? [] : ['session store'])],

@@ -1,6 +1,7 @@
 /**
- * The proxy's own HTML: the login error page and the kubeconfig page. No
- * inline script or style, so the Content-Security-Policy can forbid both.
+ * The proxy's own HTML: the login error page, the sign-out pages and the
+ * kubeconfig page. No inline script or style, so the Content-Security-Policy
+ * can forbid both.
  */
 import type { Identity } from '../authn/identity.js';
 
@@ -16,8 +17,26 @@ ${body}
 </main><script src="${prefix}/static/page.js"></script></body></html>`;
 }
 
+const signInAgain = (prefix: string) => `<p><a href="${prefix}/start">Sign in again</a></p>`;
+/** Sign-out changes state, so it is a form POST (same origin, as the CSP's form-action allows). */
+const signOutForm = (prefix: string) => `<form method="post" action="${prefix}/sign_out"><button type="submit">Sign out</button></form>`;
+
 export function errorPage(prefix: string, message: string): string {
-  return layout(prefix, 'Sign-in failed', `<p>${escapeHtml(message)}</p><p><a href="${prefix}/start">Sign in again</a></p>`);
+  return layout(prefix, 'Sign-in failed', `<p>${escapeHtml(message)}</p>${signInAgain(prefix)}`);
+}
+
+/** What GET <prefix>/sign_out shows: a button, since a GET must not sign anyone out. */
+export function signOutPage(prefix: string): string {
+  return layout(prefix, 'Sign out', `<p>Sign out of this site?</p>${signOutForm(prefix)}`);
+}
+
+/** A sign-out POST that did not come from our own origin. */
+export function signOutRefusedPage(prefix: string): string {
+  return layout(prefix, 'Not signed out', `<p>A sign-out must be asked for from this site. To sign out, use this button:</p>${signOutForm(prefix)}`);
+}
+
+export function signedOutPage(prefix: string): string {
+  return layout(prefix, 'Signed out', `<p>You are signed out.</p>${signInAgain(prefix)}`);
 }
 
 export interface KubeconfigView {
@@ -49,7 +68,7 @@ ${block('token', view.tokenKubeconfig)}
 <p><a href="${prefix}/kubeconfig?download=token" download="kubeconfig">Download</a></p>
 <p>Then: <code>export KUBECONFIG=~/Downloads/kubeconfig; kubectl auth whoami</code></p>
 ${kubelogin}
-<form method="post" action="${prefix}/sign_out"><button type="submit">Sign out</button></form>`,
+${signOutForm(prefix)}`,
   );
 }
 

@@ -7,6 +7,9 @@
  * A route table on plain Node requests rather than an express app: express
  * replaces the request's prototype with its own (an HTTP/1.1 IncomingMessage),
  * which breaks Node's HTTP/2 requests, and the listener offers HTTP/2.
+ *
+ * The session store is written only once a login has succeeded: the pending
+ * login lives in its own sealed cookie (login-state.ts).
  */
 import { serialize as serializeCookie } from 'cookie';
 import helmet from 'helmet';
@@ -18,9 +21,11 @@ import type { Logger } from '../observe/logger.js';
 import { authority, type ClientRequest, type ClientResponse } from '../proxy/client.js';
 import type { LogoutTokenVerifier } from './backchannel.js';
 import { endSessionUrl, finishLogin, startLogin, type OidcClient } from './oidc-client.js';
-import { errorPage, kubeconfigPage, PAGE_CSS, PAGE_JS } from './pages.js';
+import type { LoginState } from './login-state.js';
+import { errorPage, kubeconfigPage, PAGE_CSS, PAGE_JS, signedOutPage, signOutPage, signOutRefusedPage } from './pages.js';
 import { safeRedirect } from './redirect.js';
 import { appendSetCookie, readForm, redirect, send, sendJson } from './reply.js';
+import { isSameOrigin } from './same-origin.js';
 import { destroySession, loadSession, regenerateSession, saveSession, type SessionMiddleware, type SessionRequest } from './session.js';
 import type { SessionBackend } from './store/types.js';
 
@@ -28,6 +33,8 @@ export interface LoginRoutesDeps {
   readonly config: SessionConfig;
   readonly middleware: SessionMiddleware;
   readonly backend: SessionBackend;
+  /** The pending login's cookie, between /start and /callback. */
+  readonly loginState: LoginState;
   readonly client: () => OidcClient | undefined;
   readonly tokens: TokenAuthenticator;
   readonly authenticateSession: SessionAuthenticator;
@@ -40,14 +47,19 @@ export interface LoginRoutesDeps {
 export type LoginRoutes = (req: ClientRequest, res: ClientResponse) => void;
 
 type Route = (req: ClientRequest, res: ClientResponse, url: URL) => Promise<void> | void;
+type Method = 'GET' | 'HEAD' | 'POST';
 type Middleware = (req: ClientRequest, res: ClientResponse, next: (err?: unknown) => void) => void;
 
 /** A logout token is a few KiB; anything far larger is not one. */
 const BACKCHANNEL_BODY_LIMIT = 16 * 1024;
 
 export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
-  const { config, logger } = deps;
+  const { config, logger, loginState } = deps;
   const prefix = config.pathPrefix;
+  const providerLogoutOrigin = () => {
+    const endpoint = deps.client()?.serverMetadata().end_session_endpoint;
+    return endpoint && URL.canParse(endpoint) ? new URL(endpoint).origin : undefined;
+  };
   const securityHeaders = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -57,7 +69,9 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
         styleSrc: ["'self'"],
         imgSrc: ["'self'"],
         connectSrc: ["'self'"],
-        formAction: ["'self'"],
+        // The sign-out form's answer redirects to the provider's logout, and browsers hold
+        // a form's redirects to form-action too.
+        formAction: ["'self'", () => providerLogoutOrigin() ?? "'self'"],
         frameAncestors: ["'none'"],
         baseUri: ["'none'"],
       },
@@ -65,6 +79,13 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
   }) as unknown as Middleware;
 
   const page = (res: ClientResponse, status: number, message: string) => send(res, status, 'text/html', errorPage(prefix, message));
+  /**
+   * A page with the sign-out form. Under helmet's no-referrer a browser posts the form
+   * with `Origin: null`, which the same-origin check must refuse; same-origin still tells
+   * other sites nothing. Only here: an error page's URL may hold the callback's code,
+   * which no Referer may carry, not even to our own static files or the upstream.
+   */
+  const formPage = (res: ClientResponse, status: number, html: string) => send(res, status, 'text/html', html, { 'referrer-policy': 'same-origin' });
   const withClient = (res: ClientResponse): OidcClient | undefined => {
     const client = deps.client();
     if (!client) page(res, 503, 'The identity provider cannot be reached yet. Try again in a moment.');
@@ -73,25 +94,31 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
   /** The request's session (new and empty when it has none); express-session keeps it on req. */
   const session = async (req: ClientRequest, res: ClientResponse) => (await loadSession(deps.middleware, req, res)).session!;
 
-  const start: Route = async (req, res, url) => {
+  /** Starts a login; nothing is stored on our side until it succeeds. */
+  const start: Route = async (_req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const sess = await session(req, res);
     const login = await startLogin(client, config.oidc, safeRedirect(url.searchParams.get('rd') ?? undefined, config.allowedRedirectHosts));
-    sess.pending = login.pending;
-    await saveSession(sess);
+    appendSetCookie(res, await loginState.seal(login.pending));
     redirect(res, login.url.href);
   };
+
+  const staleLogin = (res: ClientResponse) => page(res, 400, 'This sign-in link has expired or was already used.');
 
   const callback: Route = async (req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const sess = await session(req, res);
-    const pending = sess.pending;
-    if (!pending) return page(res, 400, 'This sign-in link has expired or was already used.');
-    // One use only: a replayed callback finds nothing to finish.
-    delete sess.pending;
-    await saveSession(sess);
+    const opened = await loginState.open(req.headers.cookie);
+    if (opened.kind === 'ambiguous') logger.info('login callback refused: the login-state cookie was sent twice');
+    if (opened.kind === 'invalid') appendSetCookie(res, loginState.clear);
+    if (opened.kind !== 'found') return staleLogin(res);
+    const { pending } = opened;
+    // The answer to a login this browser started earlier, replaced since by a newer one
+    // (another tab): refused, and the newer login's cookie is left for its own callback.
+    if (url.searchParams.get('state') !== pending.state) return staleLogin(res);
+    appendSetCookie(res, loginState.clear);
+    // One use only: a replayed callback, cookie and all, finds nothing to finish.
+    if (!loginState.consume(pending.state)) return staleLogin(res);
     let tokens;
     try {
       tokens = await finishLogin(client, config.oidc, url.search, pending);
@@ -105,8 +132,9 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
       logger.info({ reason: outcome.kind === 'rejected' ? outcome.reason : outcome.kind }, 'login refused by the jwt rules');
       return page(res, 403, 'Your account is not allowed to use this service.');
     }
-    // A new session id at login: an id planted before login is worthless after it.
-    // regenerate() puts a new session on req; read it afresh.
+    // The first write to the session store. A new session id at login: an id planted
+    // before login is worthless after it. regenerate() puts a new session on req; read it afresh.
+    const sess = await session(req, res);
     await regenerateSession(sess);
     const fresh = (req as SessionRequest).session!;
     fresh.tokens = { idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), expiresAt: tokens.expiresAt };
@@ -116,7 +144,14 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     redirect(res, pending.returnTo);
   };
 
+  /**
+   * Sign-out is a POST from our own origin (or an allowed one): as a GET, any page
+   * could sign a person out with an image tag. The GET shows a button that POSTs.
+   */
+  const signOutForm: Route = (_req, res) => formPage(res, 200, signOutPage(prefix));
+
   const signOut: Route = async (req, res) => {
+    if (!isSameOrigin(req, config.allowedOrigins)) return formPage(res, 403, signOutRefusedPage(prefix));
     const sess = await session(req, res);
     const idToken = sess.tokens?.idToken;
     await destroySession(sess);
@@ -125,7 +160,7 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     const client = deps.client();
     const logout = client && endSessionUrl(client, idToken);
     if (logout) return redirect(res, logout.href);
-    send(res, 200, 'text/html', errorPage(prefix, 'You are signed out.').replace('Sign-in failed', 'Signed out'));
+    send(res, 200, 'text/html', signedOutPage(prefix));
   };
 
   /** The session's identity, or a 401 answer. */
@@ -164,10 +199,9 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
       const body = download === 'token' ? tokenKubeconfig : kubeloginKubeconfig!;
       return send(res, 200, 'application/yaml', body, { 'content-disposition': 'attachment; filename="kubeconfig"' });
     }
-    send(
+    formPage(
       res,
       200,
-      'text/html',
       kubeconfigPage(prefix, {
         identity: outcome.identity,
         tokenKubeconfig,
@@ -187,12 +221,18 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     res.writeHead(200, { 'content-length': '0' }).end();
   };
 
-  const routes = new Map<string, Partial<Record<'GET' | 'POST', Route>>>([
-    [`${prefix}/static/page.css`, { GET: (_req, res) => send(res, 200, 'text/css', PAGE_CSS) }],
-    [`${prefix}/static/page.js`, { GET: (_req, res) => send(res, 200, 'application/javascript', PAGE_JS) }],
+  /**
+   * HEAD only where GET has no side effect (the static files, the sign-out form):
+   * Node answers HEAD by running the handler and dropping the body, and a HEAD must
+   * never start a login, consume a callback, refresh a session or sign anyone out.
+   */
+  const readOnly = (route: Route) => ({ GET: route, HEAD: route });
+  const routes = new Map<string, Partial<Record<Method, Route>>>([
+    [`${prefix}/static/page.css`, readOnly((_req, res) => send(res, 200, 'text/css', PAGE_CSS))],
+    [`${prefix}/static/page.js`, readOnly((_req, res) => send(res, 200, 'application/javascript', PAGE_JS))],
     [`${prefix}/start`, { GET: start }],
     [`${prefix}/callback`, { GET: callback }],
-    [`${prefix}/sign_out`, { GET: signOut, POST: signOut }],
+    [`${prefix}/sign_out`, { ...readOnly(signOutForm), POST: signOut }],
     [`${prefix}/userinfo`, { GET: userinfo }],
     [`${prefix}/kubeconfig`, { GET: kubeconfig }],
     [`${prefix}/backchannel_logout`, { POST: backchannelLogout }],
@@ -204,7 +244,7 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     const url = new URL(req.url ?? '/', 'https://login.invalid');
     const methods = routes.get(url.pathname);
     if (!methods) return page(res, 404, 'There is no such page.');
-    const route = methods[req.method === 'HEAD' ? 'GET' : (req.method as 'GET' | 'POST')];
+    const route = Object.hasOwn(methods, req.method ?? '') ? methods[req.method as Method] : undefined;
     if (!route) {
       res.setHeader('allow', Object.keys(methods).join(', '));
       return page(res, 405, 'This page does not take that method.');

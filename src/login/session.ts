@@ -7,13 +7,10 @@ import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import session, { type Session, type SessionData } from 'express-session';
 import type { SessionConfig } from '../config/schema.js';
 import { cookieValues } from './cookie-header.js';
-import type { PendingLogin } from './oidc-client.js';
 import type { SessionBackend } from './store/types.js';
 
 declare module 'express-session' {
   interface SessionData {
-    /** Between /start and /callback. */
-    pending: PendingLogin;
     /** After login. */
     tokens: { idToken: string; refreshToken?: string; expiresAt: number };
     /** Epoch ms of the login, for the absolute lifetime. */
@@ -30,7 +27,7 @@ export function createSessionMiddleware(config: SessionConfig, backend: SessionB
     secret: secrets,
     store: backend.store,
     resave: false,
-    // No cookie for a visitor until a login starts.
+    // No session for a visitor until a login completes (the pending login is a cookie of its own).
     saveUninitialized: false,
     rolling: false,
     // Our listener is TLS itself; express-session must not look for a proxy's X-Forwarded-Proto.

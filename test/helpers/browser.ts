@@ -2,10 +2,13 @@
  * A real headless Chromium (Debian's package, installed by .ci/run) driven by
  * playwright-core. The dev CA is not in Chromium's store, so the context
  * ignores certificate errors: the tests are about login, not TLS trust.
+ * Also the start of a login as a browser makes it, for tests that need only its cookie.
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { defaultSessionCookieName } from '../../src/config/session-schema.js';
+import { LOGIN_STATE_COOKIE } from '../../src/login/login-state.js';
+import type { Stack } from './stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -49,4 +52,31 @@ export async function browserLogin(context: BrowserContext, proxyURL: string, co
   const cookie = (await context.cookies()).find((c) => c.name === cookieName);
   if (!cookie) throw new Error('no session cookie after login');
   return cookie.value;
+}
+
+/** What GET /oauth2/start answered. */
+export interface StartedLogin {
+  readonly status: number;
+  readonly setCookies: string[];
+  /** `name=value` of the login-state cookie, when one was set. */
+  readonly loginCookie: string | undefined;
+  /** The state sent to the provider. */
+  readonly state: string;
+  /** The callback's path for this login, with a made-up code the provider will refuse. */
+  readonly callbackPath: string;
+}
+
+/** Starts a login without a browser: GET /oauth2/start, as the proxy's redirect would. */
+export async function startLoginByRequest(stack: Pick<Stack, 'fetch'>): Promise<StartedLogin> {
+  const res = await stack.fetch('/oauth2/start');
+  await res.body.dump();
+  const setCookies = [res.headers['set-cookie'] ?? []].flat();
+  const state = res.headers.location ? (new URL(String(res.headers.location)).searchParams.get('state') ?? '') : '';
+  return {
+    status: res.statusCode,
+    setCookies,
+    loginCookie: setCookies.map((line) => line.split(';')[0]!).find((pair) => pair.startsWith(`${LOGIN_STATE_COOKIE}=`)),
+    state,
+    callbackPath: `/oauth2/callback?code=made-up&state=${encodeURIComponent(state)}`,
+  };
 }

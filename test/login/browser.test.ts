@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { LOGIN_STATE_COOKIE } from '../../src/login/login-state.js';
 import { launchBrowser, newContext, SESSION_COOKIE, signInAtIssuer } from '../helpers/browser.js';
 import { startStack, untilReady } from '../helpers/stack.js';
 
@@ -28,8 +29,9 @@ t.test('browser login, session, kubeconfig, sign out', async (t) => {
 
   await page.goto(`${proxy}/debug/headers?first=visit`);
   t.match(page.url(), new URL(stack.issuer.url).host, 'sent to the identity provider');
-  const before = (await context.cookies()).find((c) => c.name === SESSION_COOKIE);
-  t.ok(before, 'a session cookie holds the pending login');
+  const before = await context.cookies();
+  t.ok(before.find((c) => c.name === LOGIN_STATE_COOKIE), 'a login-state cookie holds the pending login');
+  t.notOk(before.find((c) => c.name === SESSION_COOKIE), 'and no session exists before the login succeeds');
 
   await signInAtIssuer(page);
   await page.waitForURL(`${proxy}/debug/headers?first=visit`);
@@ -39,8 +41,10 @@ t.test('browser login, session, kubeconfig, sign out', async (t) => {
   t.same(header(seen, 'x-remote-group'), ['oidc:developers', 'oidc:infrastructure']);
   t.notOk(header(seen, 'cookie').some((c) => c.includes(SESSION_COOKIE)), 'the session cookie is not forwarded');
 
-  const cookie = (await context.cookies()).find((c) => c.name === SESSION_COOKIE)!;
-  t.not(cookie.value, before!.value, 'the session id changed at login');
+  const after = await context.cookies();
+  const cookie = after.find((c) => c.name === SESSION_COOKIE)!;
+  t.ok(cookie, 'a session cookie after login');
+  t.notOk(after.find((c) => c.name === LOGIN_STATE_COOKIE), 'the callback cleared the login-state cookie');
   t.match(cookie, { httpOnly: true, secure: true, sameSite: 'Lax', path: '/' }, 'cookie attributes');
 
   t.test('userinfo', async (t) => {
@@ -81,7 +85,9 @@ t.test('browser login, session, kubeconfig, sign out', async (t) => {
   });
 
   t.test('sign out ends the session; a later visit must log in again', async (t) => {
+    // GET shows a button; the button POSTs.
     await page.goto(`${proxy}/oauth2/sign_out`);
+    await Promise.all([page.waitForURL((u) => u.host === new URL(stack.issuer.url).host), page.click('button[type=submit]')]);
     // RP-initiated logout: the provider may ask to confirm.
     const confirm = page.locator('button[type=submit], input[type=submit]');
     if (await confirm.count()) await confirm.first().click();

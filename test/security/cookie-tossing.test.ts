@@ -5,14 +5,14 @@
 // CSRF). No CVE of its own; the attack that moved GitHub Pages to github.io in 2013
 // ("Yummy cookies across domains", github.blog), and the reason for the `__Host-` prefix
 // (RFC 6265bis §4.1.3.2). Defences here: two session cookies are a 401 with the audit
-// reason `ambiguous_session_cookie`; the session cookie is `__Host-kfp-session` by
-// default, which a browser never accepts with a Domain.
+// reason `ambiguous_session_cookie`; two login-state cookies end the callback; the session
+// cookie is `__Host-kfp-session` by default, which a browser never accepts with a Domain.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { sessionSchema } from '../../src/config/session-schema.js';
-import { browserLogin, launchBrowser, newContext, signInAtIssuer } from '../helpers/browser.js';
+import { browserLogin, launchBrowser, newContext, signInAtIssuer, startLoginByRequest } from '../helpers/browser.js';
 import { startStack, untilReady } from '../helpers/stack.js';
 
 t.test('two cookies of one name are refused, not resolved by order', async (t) => {
@@ -47,6 +47,22 @@ t.test('two cookies of one name are refused, not resolved by order', async (t) =
   const refusals = audit.split('\n').filter((line) => line.includes('GET /debug/headers') && / 401 /.test(line));
   t.equal(refusals.length, 3, 'three refusals in the audit log');
   t.ok(refusals.every((line) => line.endsWith('reason=ambiguous_session_cookie')), 'each says why');
+});
+
+t.test('two login-state cookies end the callback', async (t) => {
+  const stack = await startStack(t, { login: { dir: t.testdir() } });
+  await untilReady(stack.proxy);
+  const { loginCookie, callbackPath } = await startLoginByRequest(stack);
+  t.ok(loginCookie, '/start sets the login-state cookie');
+  const callback = async (cookie: string) => {
+    const res = await stack.fetch(callbackPath, { headers: { cookie } });
+    return { status: res.statusCode, body: await res.body.text() };
+  };
+  const twice = await callback(`${loginCookie}; ${loginCookie}`);
+  t.equal(twice.status, 400);
+  t.match(twice.body, /expired or was already used/, 'refused before the provider is asked');
+  const once = await callback(`${loginCookie}`);
+  t.match(once.body, /could not be verified/, 'the control: the same cookie once reaches the code exchange');
 });
 
 t.test('the session cookie is __Host- by default', async (t) => {
