@@ -12,7 +12,10 @@ import { identityHeaderLines } from './identity-headers.js';
  * `X_Remote_User` into HTTP_X_REMOTE_USER, so every name the proxy protects is
  * compared folded (oauth2-proxy CVE-2025-64484).
  */
-export const foldName = (name: string): string => name.toLowerCase().replaceAll('_', '-');
+export function foldName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1), besides every `Proxy-*` and every name listed in Connection. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
