@@ -10,6 +10,7 @@
 //
 // A Set-Cookie whose cookie (as the browser will store and send it) is one of the
 // proxy's own never reaches the browser; every other Set-Cookie line passes unchanged.
+// The other way, the proxy's cookies the browser sends never reach the upstream either.
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -111,4 +112,13 @@ t.test("the upstream's Set-Cookie for the proxy's own cookies never reaches the 
     t.equal(head[':status'], 200);
     t.same(head['set-cookie'], KEPT, 'only the other cookies, unchanged and in order');
   });
+});
+
+t.test("the proxy's cookies the browser sends never reach the upstream (Login.ownsCookie)", async (t) => {
+  const stack = await startStack(t, { login: { dir: t.testdir() } });
+  await untilReady(stack.proxy);
+  const res = await stack.fetch('/debug/headers', { headers: { authorization: `Bearer ${await stack.mint()}`, cookie: `${LOGIN_STATE}=sealed; app=1` } });
+  t.equal(res.statusCode, 200);
+  const { headers } = (await res.body.json()) as { headers: [string, string][] };
+  t.same(headers.filter(([name]) => name.toLowerCase() === 'cookie'), [['Cookie', 'app=1']], 'the login-state cookie is removed, the others kept');
 });
