@@ -123,6 +123,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         ctx.status ??= res.headersSent ? res.statusCode : 499;
         finish(ctx);
       });
+      // A target that is not a path (OPTIONS *, another host's URL) is refused before anything reads it.
+      if (ctx.badTarget) return sendError(res, ctx, 'BAD_REQUEST');
       const login = deps.login;
       if (login?.isLoginPath(ctx.path)) return login.handle(req, res);
       admit(req, res, ctx).then(
@@ -134,6 +136,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           if (typeof result === 'string') return sendError(res, ctx, result);
           forward(req, res, ctx, result, deps.upstream.pool, {
             responseTimeout: deps.responseTimeout,
+            ownsCookie: deps.rules.ownsCookie,
             onError: (code, err) => {
               upstreamFailed(ctx, err);
               sendError(res, ctx, code);
@@ -163,6 +166,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       socket.once('close', () => {
         if (!tunnelling) done();
       });
+      if (ctx.badTarget) return sendErrorOnSocket(socket, ctx, 'BAD_REQUEST');
       // Upgrades have no response object; the session layer gets a detached one (nothing is written to it).
       admit(req, new ServerResponse(req), ctx, req.headers.upgrade).then(
         (result) => {
@@ -170,6 +174,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           tunnelling = true;
           tunnel(socket, head, ctx, result, deps.upstream, {
             responseTimeout: deps.responseTimeout,
+            ownsCookie: deps.rules.ownsCookie,
             onError: (code, err) => {
               upstreamFailed(ctx, err);
               sendErrorOnSocket(socket, ctx, code);

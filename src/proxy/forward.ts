@@ -10,7 +10,6 @@ import type { Dispatcher } from 'undici';
 import { hasBody, type ClientRequest, type ClientResponse } from './client.js';
 import type { RequestContext } from './context.js';
 import type { ProxyErrorCode } from './errors.js';
-import { sendError } from './respond.js';
 import { clientResponseHeaders } from './response-headers.js';
 import { upstreamErrorCode } from './upstream-errors.js';
 
@@ -34,8 +33,6 @@ export function forward(
   pool: Dispatcher,
   options: ForwardOptions,
 ): void {
-  // The pipeline refuses these first; never hand undici a target that is not a path.
-  if (ctx.badTarget) return sendError(res, ctx, 'BAD_REQUEST');
   const streaming = ctx.kind !== 'short';
   const ownsCookie = options.ownsCookie ?? (() => false);
   const body: Writable = res;

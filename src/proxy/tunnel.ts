@@ -21,18 +21,18 @@ import type { Duplex } from 'node:stream';
 import type { RequestContext } from './context.js';
 import type { ProxyErrorCode } from './errors.js';
 import type { Upstream } from './upstream.js';
+import { clientResponseHeaders } from './response-headers.js';
 import { upstreamErrorCode } from './upstream-errors.js';
 
 /** A refusal is a Status object of a few hundred bytes; anything far larger is cut. */
 const MAX_REFUSAL_BODY = 64 * 1024;
 
-/** Response headers about the upstream hop or the body's framing, which we set ourselves. */
-const REFUSAL_DROPPED: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'trailer', 'proxy-connection']);
-const NOTHING_DROPPED: ReadonlySet<string> = new Set();
 
 export interface TunnelOptions {
   /** Time the upstream has to connect and start its answer. */
   readonly responseTimeout: number;
+  /** Whether a cookie name is one of the proxy's own: the upstream may not set those. */
+  readonly ownsCookie: (name: string) => boolean;
   /** The upstream failed before answering: the caller writes the Status error. */
   readonly onError: (code: ProxyErrorCode, err: Error) => void;
   /** Both directions are closed; called once. */
@@ -94,7 +94,7 @@ export function tunnel(
       return fail(new Error(`upstream switched to ${JSON.stringify(res.headers.upgrade)}, not the protocol asked for`));
     }
     answer(res);
-    client.write(responseHead(101, res.rawHeaders, NOTHING_DROPPED));
+    client.write(responseHead(101, clientResponseHeaders(101, res.rawHeaders, options.ownsCookie)));
     if (upstreamHead.length) client.write(upstreamHead);
     ctx.bytesSent += upstreamHead.length;
     // Only now may the client's bytes go up: first those it pipelined behind its head.
@@ -106,7 +106,7 @@ export function tunnel(
 
   outgoing.on('response', (res: IncomingMessage) => {
     answer(res);
-    relayRefusal(res, client, ctx, () => finish());
+    relayRefusal(res, client, ctx, options.ownsCookie, () => finish());
   });
 
   outgoing.on('error', fail);
@@ -116,7 +116,7 @@ export function tunnel(
 }
 
 /** Relays a refused upgrade as an ordinary response with a length, then closes both sides. */
-function relayRefusal(res: IncomingMessage, client: Duplex, ctx: RequestContext, finish: () => void): void {
+function relayRefusal(res: IncomingMessage, client: Duplex, ctx: RequestContext, ownsCookie: (name: string) => boolean, finish: () => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
   res.on('data', (chunk: Buffer) => {
@@ -128,15 +128,22 @@ function relayRefusal(res: IncomingMessage, client: Duplex, ctx: RequestContext,
   res.on('end', () => {
     const body = Buffer.concat(chunks);
     ctx.bytesSent += body.length;
-    client.end(Buffer.concat([Buffer.from(responseHead(res.statusCode ?? 502, res.rawHeaders, REFUSAL_DROPPED, body.length), 'latin1'), body]), finish);
+    const status = res.statusCode ?? 502;
+    const headers = clientResponseHeaders(status, res.rawHeaders, ownsCookie);
+    client.end(Buffer.concat([Buffer.from(responseHead(status, headers, body.length), 'latin1'), body]), finish);
   });
 }
 
-/** An HTTP/1.1 response head from the upstream's raw header lines, less `dropped`. */
-function responseHead(status: number, rawHeaders: readonly string[], dropped: ReadonlySet<string>, contentLength?: number): string {
+/**
+ * An HTTP/1.1 response head from header lines already filtered for the client;
+ * a refusal gets our own framing (its body is relayed whole, then we close).
+ */
+function responseHead(status: number, headers: readonly string[], contentLength?: number): string {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (!dropped.has(rawHeaders[i]!.toLowerCase())) head += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = headers[i]!.toLowerCase();
+    if (contentLength !== undefined && (lower === 'content-length' || lower === 'connection')) continue;
+    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   }
   if (contentLength !== undefined) head += `Content-Length: ${contentLength}\r\nConnection: close\r\n`;
   return `${head}\r\n`;

@@ -88,7 +88,7 @@ t.test('the filter the tunnel shares: a 101 keeps its switch, loses planted cook
   t.same(clientResponseHeaders(200, ['Set-Cookie', PLANTED[0]!], () => false), ['Set-Cookie', PLANTED[0]], 'without browser login no cookie is ours');
 });
 
-t.test("the upstream's Set-Cookie for the proxy's own cookies never reaches the browser", { todo: 'needs src/pipeline.ts to pass ownsCookie: deps.rules.ownsCookie to forward()' }, async (t) => {
+t.test("the upstream's Set-Cookie for the proxy's own cookies never reaches the browser", async (t) => {
   const upstreamURL = await startPlantingUpstream(t);
   const stack = await startStack(t, { login: { dir: t.testdir() }, configure: (c) => ({ ...c, upstream: { ...c.upstream!, url: upstreamURL } }) });
   await untilReady(stack.proxy);
