@@ -39,8 +39,13 @@ export const hostPort = z
 /** A file path; relative paths are resolved against the config file's folder by load.ts (found there by this typeName). */
 export const filePath = z.string().min(1, 'must not be empty').meta({ typeName: 'file path' });
 
-/** Headers the proxy sets or strips itself; an identity header by one of these names would fight that. */
-const RESERVED_HEADERS = /^(authorization|cookie|host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|content-length|content-type|audit-id|x-forwarded-.*|proxy-.*|impersonate-.*)$/i;
+/**
+ * Headers the proxy sets or strips itself; an identity header by one of these
+ * names would fight that. Compared with `_` read as `-`, as the proxy compares
+ * client headers (proxy/request-headers.ts foldName).
+ */
+const RESERVED_HEADERS =
+  /^(authorization|cookie|host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|content-length|content-type|expect|audit-id|forwarded|x-real-ip|x-forwarded|x-forwarded-.*|proxy-.*|impersonate-.*|sec-websocket-.*)$/i;
 
 /** One header name, or several: the first is the one we set, all of them are stripped from clients. */
 export const headerNames = z
@@ -51,7 +56,7 @@ export const headerNames = z
       z
         .string()
         .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name')
-        .refine((name) => !RESERVED_HEADERS.test(name), 'this header is handled by the proxy itself; choose another name'),
+        .refine((name) => !RESERVED_HEADERS.test(name.replaceAll('_', '-')), 'this header is handled by the proxy itself; choose another name'),
     ),
   )
   .meta({ typeName: 'header name or list' });

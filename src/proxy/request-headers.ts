@@ -59,6 +59,14 @@ const FORWARDING = new Set([
 ]);
 const FORWARDING_PREFIX = 'x-forwarded-';
 
+/**
+ * Method overrides (Rails, Express method-override, ASP.NET, Google APIs): an
+ * application behind the gateway that honours one would act on another method
+ * than the one the proxy judged, e.g. a cookie GET (safe, so no Origin check)
+ * that the application runs as a DELETE.
+ */
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
+
 const IMPERSONATE_PREFIX = 'impersonate-';
 
 /** The subprotocol entry a browser's WebSocket carries its bearer token in (src/authn/websocket-protocol.ts). */
@@ -157,7 +165,7 @@ export function upstreamHeaders(
     const value = rawHeaders[i + 1]!;
     const folded = foldName(name);
     if (name.startsWith(':') || HOP_BY_HOP.has(folded) || folded.startsWith('proxy-') || connectionListed.has(folded) || folded === MET_BY_THE_PROXY) continue;
-    if (REPLACED.has(folded) || FORWARDING.has(folded) || folded.startsWith(FORWARDING_PREFIX)) continue;
+    if (REPLACED.has(folded) || FORWARDING.has(folded) || folded.startsWith(FORWARDING_PREFIX) || METHOD_OVERRIDES.has(folded)) continue;
     if (rules.identityNames.has(folded) || rules.extraPrefixes.some((p) => folded.startsWith(p))) continue;
     if (folded.startsWith(IMPERSONATE_PREFIX) && (!rules.allowImpersonation || name.includes('_'))) continue;
     if (folded === 'cookie') {

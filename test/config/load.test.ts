@@ -129,6 +129,12 @@ const rows: Row[] = [
     path: 'upstream.identityHeaders.group',
     message: /already used by identityHeaders\.user/,
   },
+  {
+    name: 'an identity header the proxy strips itself, spelt with underscores',
+    yaml: `${MINIMAL}  identityHeaders: { user: X_Real_IP }\n`,
+    path: 'upstream.identityHeaders.user[0]',
+    message: /handled by the proxy itself/,
+  },
   { name: 'missing audit folder', yaml: `${MINIMAL}audit: { path: logs/audit.log }\n`, path: 'audit.path', message: (dir) => new RegExp(`^folder not found: ${escape(join(dir, 'logs'))}`) },
   { name: 'not YAML at all', yaml: 'listen:\n  tls: [unclosed\n', path: '', message: /^not valid YAML at line \d+, column \d+: / },
   { name: 'a duplicated key', yaml: `${MINIMAL}upstream: {}\n`, path: '', message: /^not valid YAML at line 5, column 1: Map keys must be unique/ },

@@ -219,6 +219,12 @@ t.test('forwarding headers the client sends are dropped; the proxy sets X-Forwar
   t.same(values(ls, 'x-realm'), ['kept']);
 });
 
+t.test('method overrides are dropped: an application must act on the method the proxy judged', async (t) => {
+  const ls = lines(['X-HTTP-Method-Override', 'DELETE', 'X_HTTP_Method', 'DELETE', 'x-method-override', 'DELETE', 'X-Method', 'kept']);
+  t.same(ls.filter(([, v]) => v === 'DELETE'), [], 'every spelling dropped');
+  t.same(values(ls, 'x-method'), ['kept'], 'an unrelated name passes');
+});
+
 t.test('Expect is not forwarded: the proxy has met the expectation (and undici refuses to send one)', async (t) => {
   t.same(values(lines(['Expect', '100-continue', 'expect', '100-continue', 'Content-Length', '5']), 'expect'), []);
 });
