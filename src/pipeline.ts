@@ -49,6 +49,11 @@ export interface PipelineDeps {
   readonly login?: LoginStage;
 }
 
+/** Invites the body of an `Expect: 100-continue` request: only once it is going somewhere. */
+const continueIfAsked = (req: ClientRequest, res: ClientResponse) => {
+  if (String(req.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
+};
+
 /** A browser asking for a page: sent to log in rather than shown a 401. */
 const wantsPage = (req: ClientRequest) =>
   (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
@@ -126,7 +131,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // A target that is not a path (OPTIONS *, another host's URL) is refused before anything reads it.
       if (ctx.badTarget) return sendError(res, ctx, 'BAD_REQUEST');
       const login = deps.login;
-      if (login?.isLoginPath(ctx.path)) return login.handle(req, res);
+      if (login?.isLoginPath(ctx.path)) {
+        continueIfAsked(req, res);
+        return login.handle(req, res);
+      }
       admit(req, res, ctx).then(
         (result) => {
           if (result === 'UNAUTHENTICATED' && login && wantsPage(req)) {
@@ -134,6 +142,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
             return void res.writeHead(302, { location: login.startURL(ctx.target), 'cache-control': 'no-store' }).end();
           }
           if (typeof result === 'string') return sendError(res, ctx, result);
+          continueIfAsked(req, res);
           forward(req, res, ctx, result, deps.upstream.pool, {
             responseTimeout: deps.responseTimeout,
             ownsCookie: deps.rules.ownsCookie,

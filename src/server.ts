@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -94,7 +95,15 @@ export async function startProxy(
   });
   const { server } = listener;
   server.on('request', pipeline.onRequest);
+  // With a listener here Node no longer answers 100 Continue by itself: the pipeline does,
+  // once the caller is authenticated, so an anonymous client is not invited to upload.
+  server.on('checkContinue', pipeline.onRequest);
   server.on('upgrade', pipeline.onUpgrade);
+  // CONNECT gets a Status and an audit line rather than a silent close. The HTTP/2 server
+  // raises it too once it has a listener, with a response object instead of a socket.
+  server.on('connect', (req: IncomingMessage | Http2ServerRequest, socketOrResponse: Duplex | Http2ServerResponse, head: Buffer) =>
+    'stream' in req ? pipeline.onRequest(req, socketOrResponse as Http2ServerResponse) : pipeline.onUpgrade(req, socketOrResponse as Duplex, head),
+  );
   server.on('clientError', answerClientError);
 
   const stopWatchingCert = watchFiles([listen.tls.certFile, listen.tls.keyFile], () => {

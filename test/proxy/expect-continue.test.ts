@@ -10,6 +10,7 @@ import { connect as http2Connect } from 'node:http2';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { openRaw, requestHead } from '../helpers/raw-tls.js';
 import { startStack, untilReady } from '../helpers/stack.js';
 
 const run = promisify(execFile);
@@ -63,4 +64,18 @@ t.test('uploads with Expect: 100-continue reach the upstream whole', async (t) =
     t.equal(head[':status'], 200);
     t.ok(Buffer.concat(chunks).equals(body), 'the body came back byte for byte');
   });
+});
+
+t.test('100 Continue only once the caller is authenticated: an anonymous client is not invited to upload', async (t) => {
+  const stack = await startStack(t);
+  await untilReady(stack.proxy);
+  const { host } = new URL(stack.proxy.url);
+  const ask = async (lines: string[]) => {
+    const conn = await openRaw(stack.proxy.url, stack.servingCA, t);
+    conn.write(requestHead('POST', '/debug/echo', host, ['Expect: 100-continue', 'Content-Length: 5', ...lines]));
+    return conn.until((s) => /^HTTP\/1\.1 \d{3} /.test(s));
+  };
+  t.match(await ask([]), /^HTTP\/1\.1 401 /, 'no credentials: 401 at once, no 100 first');
+  t.match(await ask(['Authorization: Bearer not-a-jwt']), /^HTTP\/1\.1 401 /, 'a bad token: 401 at once');
+  t.match(await ask([`Authorization: Bearer ${await stack.mint()}`]), /^HTTP\/1\.1 100 /, 'a valid token: 100 Continue');
 });
