@@ -14,7 +14,7 @@
 import t, { type Test } from 'tap';
 import { MISSING_POD } from '../../src/dev/upstream.js';
 import { countResponses, openRaw, requestHead } from '../helpers/raw-tls.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack, untilReady, type Stack } from '../helpers/stack.js';
 import { startKube, startProxiedStack } from '../kube/helpers/kube-stack.js';
 
 /** The request an attacker wants the upstream to read on the proxy's trusted connection. */
@@ -59,6 +59,7 @@ async function attack(t: Test, target: Target, protocol: keyof typeof UPGRADES, 
 
 t.test('against the dev upstream', async (t) => {
   const stack: Stack = await startStack(t);
+  await untilReady(stack.proxy);
   const token = await stack.mint({ email: 'nobody@example.com', groups: ['nobody'] });
   const { host } = new URL(stack.proxy.url);
   const target: Target = {

@@ -7,10 +7,11 @@
 import { connect as http2Connect, constants } from 'node:http2';
 import t from 'tap';
 import { countResponses, openRaw, requestHead } from '../helpers/raw-tls.js';
-import { startStack } from '../helpers/stack.js';
+import { startStack, untilReady } from '../helpers/stack.js';
 
 t.test('upgrades other than one SPDY/3.1 or websocket token never reach the upstream', async (t) => {
   const stack = await startStack(t);
+  await untilReady(stack.proxy);
   const token = await stack.mint();
   const { host } = new URL(stack.proxy.url);
   const exec = '/api/v1/namespaces/default/pods/web/exec?command=sh';
@@ -51,6 +52,7 @@ t.test('upgrades other than one SPDY/3.1 or websocket token never reach the upst
 
 t.test('methods that open tunnels or echo requests are refused', async (t) => {
   const stack = await startStack(t);
+  await untilReady(stack.proxy);
   const token = await stack.mint();
   const { host } = new URL(stack.proxy.url);
 
