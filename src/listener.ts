@@ -41,6 +41,14 @@ export interface Listener {
 /** Node's own default for HTTP/1.1 (maxHeadersCount); HTTP/2's would be 128. */
 const MAX_HEADER_PAIRS = 2000;
 
+/**
+ * Streams an HTTP/2 client may cancel before their response, as a token bucket:
+ * this many at once, refilled at nghttp2's rate. Half of nghttp2's own burst (1000),
+ * so that this limit acts first, and twice the default stream limit, so a client
+ * that cancels every stream it has open is not cut off.
+ */
+const EARLY_RESETS = { burst: 500, perSecond: 33 };
+
 export function createListener(options: ListenerOptions): Listener {
   const http1Limits = {
     maxHeaderSize: options.maxHeaderBytes,
@@ -84,6 +92,7 @@ export function createListener(options: ListenerOptions): Listener {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     closeWhenIdle(session, options.keepAliveTimeout);
+    limitEarlyResets(session);
   });
   if (options.bodyTimeout > 0) server.on('stream', (stream: ServerHttp2Stream) => limitBodyTime(stream, options.bodyTimeout));
 
@@ -114,6 +123,31 @@ function closeWhenIdle(session: ServerHttp2Session, keepAliveTimeout: number): v
   // Node re-arms this timer on every frame in either direction.
   session.setTimeout(keepAliveTimeout, () => {
     if (open === 0) session.close();
+  });
+}
+
+/**
+ * HTTP/2 rapid reset (CVE-2023-44487): a stream cancelled as soon as it is opened
+ * costs the client one frame and the proxy a whole request, and does not count
+ * against the stream limit. nghttp2 has a limit of its own, but in Node 20 the
+ * session it stops is left open and unread until keepAliveTimeout, after about 1,100
+ * requests. This one destroys the session with GOAWAY ENHANCE_YOUR_CALM.
+ */
+function limitEarlyResets(session: ServerHttp2Session): void {
+  let tokens = EARLY_RESETS.burst;
+  let refilled = Date.now();
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    stream.once('close', () => {
+      if (stream.headersSent || stream.rstCode === constants.NGHTTP2_NO_ERROR) return;
+      const now = Date.now();
+      tokens = Math.min(EARLY_RESETS.burst, tokens + ((now - refilled) / 1000) * EARLY_RESETS.perSecond);
+      refilled = now;
+      // A session going away closes its open streams too; goaway() would then throw.
+      if (--tokens >= 0 || session.destroyed) return;
+      // (destroy() alone, whatever code it is given, closes without a GOAWAY.)
+      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      session.destroy();
+    });
   });
 }
 

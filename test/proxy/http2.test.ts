@@ -5,9 +5,10 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect as h2connect, constants, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import t from 'tap';
-import { createListener } from '../../src/listener.js';
+import { createListener, type ListenerOptions } from '../../src/listener.js';
 import { devPki, startStack, untilReady, type Stack, type StackOptions } from '../helpers/stack.js';
 
 interface H2Response {
@@ -223,13 +224,95 @@ t.test('listen.bodyTimeout holds over HTTP/2: a body not complete in time resets
   t.equal(stack.upstream.emitPodEvent('slow', 'ADDED'), 1, 'and still open upstream');
 });
 
+/** A bare listener's options (no proxy behind it), for the tests of the listener alone. */
+async function listenerOptions(http2: boolean): Promise<ListenerOptions> {
+  const pki = await devPki();
+  const [cert, key] = await Promise.all([readFile(pki.servingCert), readFile(pki.servingKey)]);
+  return { cert, key, http2, maxConcurrentStreams: 250, maxHeaderBytes: 32768, handshakeTimeout: 1000, headerTimeout: 1000, bodyTimeout: 1000, keepAliveTimeout: 1000 };
+}
+
 t.test('Nagle is off on client connections, with and without HTTP/2', async (t) => {
   // https.createServer sets noDelay; http2.createSecureServer does not, and a forgotten
   // option showed in the benchmark as a 40 ms stall per upgrade (delayed ACKs), not in any test.
-  const pki = await devPki();
-  const base = { cert: await readFile(pki.servingCert), key: await readFile(pki.servingKey), maxConcurrentStreams: 250, maxHeaderBytes: 32768, handshakeTimeout: 1000, headerTimeout: 1000, bodyTimeout: 1000, keepAliveTimeout: 1000 };
   for (const http2 of [true, false]) {
-    const { server } = createListener({ ...base, http2 });
+    const { server } = createListener(await listenerOptions(http2));
     t.equal((server as unknown as { noDelay: boolean }).noDelay, true, `noDelay with http2: ${http2}`);
   }
+});
+
+t.test("streams over listen.http2MaxConcurrentStreams are refused; the client's others, and other clients, are served", async (t) => {
+  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, http2MaxConcurrentStreams: 5 } }) });
+  // Requested before the connection is up, so sent before the client has read the
+  // proxy's SETTINGS: a client ignoring the limit, as an attacker would.
+  const greedy = h2connect(stack.proxy.url, { ca: stack.servingCA });
+  greedy.on('error', () => {});
+  t.teardown(() => greedy.destroy());
+  const outcomes = Array.from({ length: 8 }, (_, i) => {
+    const watch = greedy.request({ ':path': `/api/v1/namespaces/greedy${i}/pods?watch=true`, ...auth }, { endStream: true });
+    watch.on('error', () => {});
+    return new Promise<string>((resolve) => {
+      watch.once('response', (h: IncomingHttpHeaders) => resolve(`status ${h[':status']}`));
+      watch.once('close', () => resolve(`reset ${watch.rstCode}`));
+    });
+  });
+  const results = await Promise.all(outcomes);
+  t.equal(results.filter((r) => r === 'status 200').length, 5, `five served (${results.join(', ')})`);
+  t.equal(results.filter((r) => r === `reset ${constants.NGHTTP2_REFUSED_STREAM}`).length, 3, 'three refused with REFUSED_STREAM');
+  t.equal(stack.upstream.emitPodEvent('greedy0', 'ADDED') + stack.upstream.emitPodEvent('greedy7', 'ADDED'), 1, 'only the first reached the upstream');
+  const other = h2session(stack);
+  t.teardown(() => other.destroy());
+  t.equal((await h2request(other, { ':path': '/api', ...auth })).status, 200, 'another client is served');
+});
+
+/** A bare HTTP/2 listener that never answers (every reset is then an early one), and a client session to it. */
+async function unansweringListener(t: Parameters<typeof startStack>[0]) {
+  const { server } = createListener(await listenerOptions(true));
+  let seen = 0;
+  server.on('stream', () => seen++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const ca = await readFile((await devPki()).servingCA, 'utf8');
+  const connect = () => {
+    const session = h2connect(`https://localhost:${(server.address() as AddressInfo).port}`, { ca });
+    session.on('error', () => {});
+    t.teardown(() => session.destroy());
+    return session;
+  };
+  /** Opens `count` streams and resolves once the listener has seen them (a stream closed before its HEADERS leave is never sent). */
+  const open = async (session: ClientHttp2Session, count: number) => {
+    const target = seen + count;
+    const streams = Array.from({ length: count }, () => session.request({ ':path': '/' }, { endStream: true }).on('error', () => {}));
+    for (let i = 0; i < 200 && seen < target && !session.destroyed; i++) await new Promise((r) => setTimeout(r, 5));
+    return streams;
+  };
+  return { connect, open };
+}
+
+t.test('streams reset before their answer, past the limit: GOAWAY ENHANCE_YOUR_CALM', async (t) => {
+  // The rapid-reset attack itself is in test/security/http2-rapid-reset.test.ts; this is the listener alone.
+  const { connect, open } = await unansweringListener(t);
+  const session = connect();
+  const goaway = new Promise<number>((resolve) => session.once('goaway', resolve));
+  let reset = 0;
+  while (!session.closed && !session.destroyed && reset < 1_000) {
+    for (const stream of await open(session, 50)) stream.close(constants.NGHTTP2_CANCEL);
+    reset += 50;
+  }
+  t.equal(await goaway, constants.NGHTTP2_ENHANCE_YOUR_CALM, 'GOAWAY ENHANCE_YOUR_CALM');
+  t.ok(reset > 500 && reset <= 700, `after the 500 of the bucket, give or take the batches in flight (${reset} reset)`);
+  await new Promise((r) => (session.destroyed ? r(undefined) : session.once('close', r)));
+  t.pass('and the connection closed');
+});
+
+t.test('a client that drops its connection with the bucket nearly empty and streams still open does not crash the listener', async (t) => {
+  const { connect, open } = await unansweringListener(t);
+  const first = connect();
+  for (let reset = 0; reset < 450; reset += 50) for (const stream of await open(first, 50)) stream.close(constants.NGHTTP2_CANCEL);
+  await open(first, 100); // closed by the listener as the socket goes: 100 early resets more than the bucket holds
+  first.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  const second = connect();
+  const [answer] = await Promise.all([open(second, 1).then(() => 'seen'), once(second, 'connect')]);
+  t.equal(answer, 'seen', 'the listener still takes streams');
 });
