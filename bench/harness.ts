@@ -44,7 +44,7 @@ import type {
   UpgradeResult,
   WatchCollectResult,
   WatchOpenResult,
-} from './loadgen.js';
+} from './loadgen/jobs.js';
 import { nginxHttp2, nginxVersion, prepareNginx } from './nginx.js';
 import { summarizeProfiles, type ClockWindow, type ProfileSummary } from './profile.js';
 import { median, type LatencySummary } from './stats.js';
