@@ -72,15 +72,15 @@ export function createListener(options: ListenerOptions): Listener {
         settings: { maxConcurrentStreams: options.maxConcurrentStreams, maxHeaderListSize: options.maxHeaderBytes },
       })
     : createHttpsServer({ ...tls, ...http1Limits });
-  if (options.http2) {
-    // The HTTP/2 server hands HTTP/1.1 connections to Node's HTTP/1.1 code, which
-    // reads these limits from the server object, not from the constructor.
-    Object.assign(server, http1Limits);
-    // It would also report failed TLS handshakes as 'clientError', whose handler
-    // answers in HTTP/1.1; a connection that never finished its handshake just closes.
-    server.removeAllListeners('tlsClientError');
-    server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
-  }
+  // The HTTP/2 server hands HTTP/1.1 connections to Node's HTTP/1.1 code, which
+  // reads these limits from the server object, not from the constructor.
+  if (options.http2) Object.assign(server, http1Limits);
+  // Both servers report failed TLS handshakes (handshakeTimeout too) as 'clientError',
+  // whose handler answers in HTTP/1.1. A connection that never finished its handshake
+  // just closes: on Node 26 that answer, queued behind a handshake that never ends,
+  // kept every timed-out connection open.
+  server.removeAllListeners('tlsClientError');
+  server.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
 
   const sockets = new Set<TLSSocket>();
   server.on('secureConnection', (socket: TLSSocket) => {
