@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DIRECT, H2, KFP, KFP_H2, NGINX, NGINX_H2, HTTP_PROXY, NOAUTH, NOISY_CORES, type BenchResults, type Curve, type Figure } from './harness.js';
+import { NOISY_CORES } from './cpu-meter.js';
+import { DIRECT, H2, KFP, KFP_H2, NGINX, NGINX_H2, HTTP_PROXY, NOAUTH, type BenchResults, type Curve, type Figure } from './results.js';
 import { median } from './stats.js';
 
 /** Median value (and median CPU) of one configuration in one figure. */

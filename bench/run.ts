@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './children.js';
-import { FULL, SMOKE, runBench, type BenchOptions } from './harness.js';
+import { runBench } from './harness.js';
+import { FULL, SMOKE, type BenchOptions } from './options.js';
 import { checkTargets, renderPlot, renderReport } from './report.js';
 
 const HELP = `npm run bench [-- options]

@@ -1,0 +1,90 @@
+/**
+ * The benchmark's knobs: what `npm run bench` runs by default (FULL), what the
+ * smoke test runs (SMOKE), and what each one means. run.ts maps the command
+ * line onto them.
+ */
+
+/** Streams per HTTP/2 connection the servers allow: kube-front-proxy's default listen.http2MaxConcurrentStreams, and kube-apiserver's. */
+export const HTTP2_MAX_STREAMS = 250;
+
+export interface BenchOptions {
+  /** Which scenarios (1–6) to run. */
+  readonly scenarios: readonly number[];
+  /** Rounds: each runs one window per configuration, in a rotated order. */
+  readonly rounds: number;
+  readonly windowMs: number;
+  readonly warmupMs: number;
+  /** Keep-alive connections of scenarios 1–3. */
+  readonly connections: number;
+  /** Scenario 1 over HTTP/2: the `connections` requests in flight as streams spread over this many sessions. */
+  readonly http2Sessions: number;
+  /** Distinct tokens per algorithm (scenario 3). */
+  readonly tokens: number;
+  /** Idle watches wanted (scenario 4); capped by the open-file limit. */
+  readonly watches: number;
+  readonly watchRounds: number;
+  /** Scenario 4 over HTTP/2: watches (streams) per session, so ceil(watches / this) sessions; at most HTTP2_MAX_STREAMS. */
+  readonly http2Streams: number;
+  /** A fresh proxy and nginx for every scenario-4 window (the smoke run reuses the running ones to start faster). */
+  readonly freshWatchServers: boolean;
+  readonly watchEventRate: number;
+  readonly upgradeRate: number;
+  readonly tunnelBytes: number;
+  /** Concurrent clients of scenario 6, each with a new connection per request. */
+  readonly churnConnections: number;
+  /** Before each window, wait up to this long for other work on the machine to drop under 0.3 core. */
+  readonly quietMs: number;
+  /** listen.workers for kube-front-proxy; unset: its own default (one per core). */
+  readonly proxyWorkers?: number;
+  /** Run one extra scenario-1 window with the proxy under --cpu-prof. */
+  readonly profile: boolean;
+  /** Where the profile (and the proxy's logs, with keepWorkDir) go. */
+  readonly outDir: string;
+  readonly keepWorkDir?: boolean;
+  readonly log: (line: string) => void;
+}
+
+/** The full run of issue 5. */
+export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
+  scenarios: [1, 2, 3, 4, 5, 6],
+  rounds: 3,
+  windowMs: 3000,
+  warmupMs: 1000,
+  connections: 64,
+  http2Sessions: 4,
+  tokens: 10_000,
+  watches: 10_000,
+  watchRounds: 2,
+  http2Streams: HTTP2_MAX_STREAMS,
+  freshWatchServers: true,
+  watchEventRate: 200,
+  upgradeRate: 20,
+  tunnelBytes: 256 * 1024 * 1024,
+  churnConnections: 64,
+  quietMs: 10_000,
+  profile: true,
+};
+
+/** Every scenario at tiny sizes: for the smoke test. */
+export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
+  scenarios: [1, 2, 3, 4, 5, 6],
+  rounds: 1,
+  windowMs: 300,
+  warmupMs: 100,
+  connections: 8,
+  http2Sessions: 2,
+  tokens: 20,
+  watches: 20,
+  watchRounds: 1,
+  // Several HTTP/2 sessions even at 20 watches, the last one partly filled.
+  http2Streams: 8,
+  freshWatchServers: false,
+  // One process per proxy: the smoke run starts four of them.
+  proxyWorkers: 1,
+  watchEventRate: 200,
+  upgradeRate: 20,
+  tunnelBytes: 1024 * 1024,
+  churnConnections: 4,
+  quietMs: 0,
+  profile: true,
+};

@@ -1,0 +1,60 @@
+/**
+ * What the harness knows of a server under test, what every server is started
+ * with, and the checks they share.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import type { DevIssuer } from '../../src/dev/issuer.js';
+import type { DevPki } from '../../src/dev/pki.js';
+import { POD_PATH } from '../fixtures.js';
+
+/** A server under test: where clients connect, and which processes to measure. */
+export interface Server {
+  readonly name: string;
+  readonly url: string;
+  /** Worker processes (kube-front-proxy's cluster); 1 when it runs as one process. */
+  readonly workers?: number;
+  /** The main (primary) process. */
+  readonly pid?: number;
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+/** What every server is started with. */
+export interface ServerEnv {
+  /** The run's temporary folder: configurations, audit logs, nginx prefixes. */
+  readonly work: string;
+  /** Where each child's stdout and stderr go. */
+  readonly logs: string;
+  readonly pki: DevPki;
+  readonly issuer: DevIssuer;
+  readonly upstreamURL: string;
+  /** listen.workers for kube-front-proxy; unset: its own default. */
+  readonly proxyWorkers?: number;
+  readonly log: (line: string) => void;
+  /** Proxies that had to be killed: they did not exit within 5 s of SIGTERM. */
+  readonly stuck: Set<string>;
+}
+
+/** The identity the proxy sets from the bench token: what direct requests, nginx and http-proxy send instead. */
+export const IDENTITY_HEADERS = [
+  'X-Remote-User', 'bench@example.com',
+  'X-Remote-Uid', 'bench',
+  'X-Remote-Group', 'oidc:developers',
+  'X-Remote-Group', 'oidc:infrastructure',
+];
+
+/** A server's name as a file name. */
+export const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '');
+
+/** The status of one GET without a token, to check what a server let through. */
+export async function probe(url: string, caFile: string): Promise<number> {
+  const agent = new Agent({ connect: { ca: readFileSync(caFile) } });
+  try {
+    const res = await request(`${url}${POD_PATH}`, { dispatcher: agent });
+    await res.body.dump();
+    return res.statusCode;
+  } finally {
+    await agent.close();
+  }
+}
