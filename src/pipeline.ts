@@ -54,6 +54,8 @@ const continueIfAsked = (req: ClientRequest, res: ClientResponse) => {
   if (String(req.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
 };
 
+const isHttp2 = (req: ClientRequest) => 'stream' in req;
+
 /** A browser asking for a page: sent to log in rather than shown a 401. */
 const wantsPage = (req: ClientRequest) =>
   (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
@@ -73,6 +75,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const refusal = methodRefusal(ctx.method) ?? (upgrade === undefined ? undefined : upgradeRefusal(req));
     if (refusal) return refusal;
     const outcome = await deps.authenticate(req, res);
+    // HTTP/2 rapid reset (CVE-2023-44487): a stream's HEADERS and its RST_STREAM arrive in one
+    // read, and a cached token authenticates before Node has handled the reset. One turn of the
+    // event loop lets the reset land first, so the caller sees the client gone and opens nothing.
+    if (isHttp2(req)) await new Promise((resolve) => setImmediate(resolve));
     if (outcome.kind === 'unavailable') return 'SESSION_STORE_UNAVAILABLE';
     if (outcome.kind !== 'authenticated') {
       ctx.rejectReason = outcome.kind === 'rejected' ? outcome.reason : 'no_credentials';
@@ -122,7 +128,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     onRequest(req, res) {
       const ctx = createContext(req, false);
       const untrack = deps.open.track(ctx.kind, () => res.destroy());
+      let clientGone = false;
       res.once('close', () => {
+        clientGone = !res.writableEnded;
         untrack();
         // nginx's 499: the client went away before we answered.
         ctx.status ??= res.headersSent ? res.statusCode : 499;
@@ -137,6 +145,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       admit(req, res, ctx).then(
         (result) => {
+          // A client that went away while we authenticated gets nothing opened upstream for it.
+          if (clientGone) return;
           if (result === 'UNAUTHENTICATED' && login && wantsPage(req)) {
             ctx.status = 302;
             return void res.writeHead(302, { location: login.startURL(ctx.target), 'cache-control': 'no-store' }).end();

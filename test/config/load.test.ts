@@ -135,6 +135,7 @@ const rows: Row[] = [
     path: 'upstream.identityHeaders.user[0]',
     message: /handled by the proxy itself/,
   },
+  { name: 'zero handshake timeout', yaml: MINIMAL.replace('listen:\n', 'listen:\n  handshakeTimeout: 0s\n'), path: 'listen.handshakeTimeout', message: /must be more than 0/ },
   { name: 'missing audit folder', yaml: `${MINIMAL}audit: { path: logs/audit.log }\n`, path: 'audit.path', message: (dir) => new RegExp(`^folder not found: ${escape(join(dir, 'logs'))}`) },
   { name: 'not YAML at all', yaml: 'listen:\n  tls: [unclosed\n', path: '', message: /^not valid YAML at line \d+, column \d+: / },
   { name: 'a duplicated key', yaml: `${MINIMAL}upstream: {}\n`, path: '', message: /^not valid YAML at line 5, column 1: Map keys must be unique/ },
