@@ -51,14 +51,26 @@ function http2Directive(): 'listen' | 'directive' {
 /** Writes the prefix folder and its nginx.conf; returns the nginx command line. */
 export function prepareNginx(setup: NginxSetup): { command: string; args: string[] } {
   for (const dir of ['', 'temp']) mkdirSync(join(setup.prefix, dir), { recursive: true });
+  const file = join(setup.prefix, 'nginx.conf');
+  writeFileSync(file, nginxConf(setup));
+  return {
+    command: 'nginx',
+    args: ['-p', setup.prefix, '-c', file, '-e', join(setup.prefix, 'error.log'), '-g', 'daemon off;'],
+  };
+}
+
+/** `proxy_set_header` lines for the identity headers, each value quoted (and refused where nginx would read it otherwise). */
+function identityLines(headers: readonly string[]): string {
   const quote = (value: string) => {
     if (/["\\$\x00-\x1f\x7f]/.test(value)) throw new Error(`nginx: header value not supported here: ${JSON.stringify(value)}`);
     return `"${value}"`;
   };
-  const identity: string[] = [];
-  for (let i = 0; i < setup.identityHeaders.length; i += 2) {
-    identity.push(`      proxy_set_header ${setup.identityHeaders[i]} ${quote(setup.identityHeaders[i + 1]!)};`);
-  }
+  const lines: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) lines.push(`      proxy_set_header ${headers[i]} ${quote(headers[i + 1]!)};`);
+  return lines.join('\n');
+}
+
+function nginxConf(setup: NginxSetup): string {
   const temp = (name: string) => join(setup.prefix, 'temp', name);
   const h2 = setup.http2MaxStreams === undefined ? undefined : http2Directive();
   const http2Lines =
@@ -67,7 +79,7 @@ export function prepareNginx(setup: NginxSetup): { command: string; args: string
       : `${h2 === 'directive' ? '    http2 on;\n' : ''}    # HTTP/2 clients (streams of one connection) get kube-front-proxy's and kube-apiserver's limit, not nginx's 128.
     http2_max_concurrent_streams ${setup.http2MaxStreams};
 `;
-  const conf = `# Written by bench/nginx.ts for one benchmark run.
+  return `# Written by bench/nginx.ts for one benchmark run.
 ${process.getuid?.() === 0 ? 'user root root;\n' : ''}worker_processes auto;
 worker_rlimit_nofile ${setup.maxFiles};
 pid ${join(setup.prefix, 'nginx.pid')};
@@ -115,7 +127,7 @@ ${http2Lines}    ssl_certificate ${setup.servingCert};
       proxy_set_header X-Forwarded-Proto https;
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header Audit-ID $request_id;
-${identity.join('\n')}
+${identityLines(setup.identityHeaders)}
       proxy_ssl_certificate ${setup.clientCert};
       proxy_ssl_certificate_key ${setup.clientKey};
       proxy_ssl_trusted_certificate ${setup.upstreamCA};
@@ -131,10 +143,4 @@ ${identity.join('\n')}
   }
 }
 `;
-  const file = join(setup.prefix, 'nginx.conf');
-  writeFileSync(file, conf);
-  return {
-    command: 'nginx',
-    args: ['-p', setup.prefix, '-c', file, '-e', join(setup.prefix, 'error.log'), '-g', 'daemon off;'],
-  };
 }
