@@ -29,8 +29,10 @@ export function sessionRefusal(req: ClientRequest, path: string, isUpgrade: bool
  * True for `…/{pods,services,nodes}/<name>/proxy[/…]` and the legacy
  * `/api/v1/proxy/…`, however the path is spelt. The path is percent-decoded
  * once, as Go's URL.Path is (so `pods%2Fweb%2Fproxy` is three segments, as
- * kube-apiserver routes it), then empty and dot segments are resolved. A path
- * that cannot be decoded counts as one (fail closed).
+ * kube-apiserver routes it). kube-apiserver never resolves `..` (it routes
+ * `…/pods/web/proxy/..%2F` to the pod's proxy), while a server behind the
+ * gateway may: the path counts if it names a proxy subresource read either way.
+ * A path that cannot be decoded counts as one (fail closed).
  */
 export function reachesWorkloadContent(path: string): boolean {
   let decoded: string;
@@ -39,12 +41,16 @@ export function reachesWorkloadContent(path: string): boolean {
   } catch {
     return true;
   }
-  const segments: string[] = [];
-  for (const segment of decoded.split('/')) {
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') segments.pop();
-    else segments.push(segment);
+  const asSent = decoded.split('/').filter((segment) => segment !== '' && segment !== '.');
+  const resolved: string[] = [];
+  for (const segment of asSent) {
+    if (segment === '..') resolved.pop();
+    else resolved.push(segment);
   }
+  return namesProxySubresource(asSent) || namesProxySubresource(resolved);
+}
+
+function namesProxySubresource(segments: readonly string[]): boolean {
   if (segments[0] === 'api' && segments[2] === 'proxy') return true;
   return segments.some((s, i) => s === 'proxy' && i >= 2 && PROXYING_RESOURCES.has(segments[i - 2]!));
 }

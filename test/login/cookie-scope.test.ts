@@ -21,6 +21,8 @@ t.test('proxy subresources, however the path is spelt', async (t) => {
     '/api/v1/namespaces/default/configmaps/../pods/web/proxy/',
     '/api/v1/namespaces/default/pods/web/./proxy',
     '/api/v1/namespaces/default/pods/web/proxy%ZZ', // cannot be decoded: fail closed
+    '/api/v1/namespaces/default/pods/web/proxy/..%2F', // kube-apiserver does not resolve '..'
+    '/api/v1/namespaces/default/pods/web/proxy/..',
   ];
   for (const path of workload) t.ok(reachesWorkloadContent(path), path);
   const api = [
