@@ -65,9 +65,9 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   profile: true,
 };
 
-/** Every scenario at tiny sizes: for the smoke test. */
+/** Every scenario at tiny sizes, for the smoke test: the full run with these changes. */
 export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
-  scenarios: [1, 2, 3, 4, 5, 6],
+  ...FULL,
   rounds: 1,
   windowMs: 300,
   warmupMs: 100,
@@ -81,10 +81,7 @@ export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
   freshWatchServers: false,
   // One process per proxy: the smoke run starts four of them.
   proxyWorkers: 1,
-  watchEventRate: 200,
-  upgradeRate: 20,
   tunnelBytes: 1024 * 1024,
   churnConnections: 4,
   quietMs: 0,
-  profile: true,
 };

@@ -1,8 +1,8 @@
 /** The plain http-proxy forwarder scenario 1 compares with (bench/http-proxy-forwarder.ts), as a child process. */
 import { join } from 'node:path';
-import { processTree, startScript } from '../children.js';
+import { startScript } from '../children.js';
 import { HTTP_PROXY } from '../results.js';
-import { IDENTITY_HEADERS, type Server, type ServerEnv } from './server.js';
+import { IDENTITY_HEADERS, treeOf, type Server, type ServerEnv } from './server.js';
 
 /** Starts the forwarder; resolves once it is listening. */
 export async function startHttpProxy(env: ServerEnv): Promise<Server> {
@@ -23,5 +23,5 @@ export async function startHttpProxy(env: ServerEnv): Promise<Server> {
     ],
     join(env.logs, 'http-proxy.log'),
   );
-  return { name: HTTP_PROXY, url: ready.url, pids: () => (child.alive ? processTree(child.pid) : []), stop: () => child.stop() };
+  return { name: HTTP_PROXY, url: ready.url, pids: treeOf(child), stop: () => child.stop() };
 }

@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { Child, PROXY_CLI, benchScript, nodeFlags, processTree, stopTree } from '../children.js';
+import { Child, PROXY_CLI, benchScript, nodeFlags, stopTree } from '../children.js';
 import { NOAUTH } from '../results.js';
 import { until } from '../wait.js';
-import { probe, slug, type Server, type ServerEnv } from './server.js';
+import { probe, slug, treeOf, type Server, type ServerEnv } from './server.js';
 
 export interface ProxyOptions {
   /** authentication.tokenCacheMaxEntries: 0, so every request verifies its token. */
@@ -67,7 +67,7 @@ export async function startProxy(env: ServerEnv, name: string, opts: ProxyOption
     if (opts.anonymous ? status !== 200 : status !== 401) {
       throw new Error(`${name}: a request without a token got ${status}; expected ${opts.anonymous ? '200 (was the authenticator swapped?)' : '401'}`);
     }
-    return { name, url, pids: () => (child.alive ? processTree(child.pid) : []), stop, workers, pid: child.pid };
+    return { name, url, pids: treeOf(child), stop, workers, pid: child.pid };
   } catch (err) {
     await stop();
     throw err;

@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { Child, openFileLimit, processTree, stopTree } from '../children.js';
+import { Child, openFileLimit, stopTree } from '../children.js';
 import { nginxHttp2, nginxVersion, prepareNginx } from '../nginx.js';
 import { HTTP2_MAX_STREAMS } from '../options.js';
 import { NGINX } from '../results.js';
 import { until } from '../wait.js';
-import { IDENTITY_HEADERS, probe, slug, type Server, type ServerEnv } from './server.js';
+import { IDENTITY_HEADERS, probe, slug, treeOf, type Server, type ServerEnv } from './server.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -65,7 +65,7 @@ export async function startNginx(env: ServerEnv, name = 'nginx'): Promise<Server
     const url = `https://127.0.0.1:${port}`;
     const status = await probe(url, pki.servingCA);
     if (status !== 200) throw new Error(`nginx answered ${status} to a GET; see ${join(prefix, 'error.log')}`);
-    return { name: NGINX, url, pids: () => (child.alive ? processTree(child.pid) : []), stop };
+    return { name: NGINX, url, pids: treeOf(child), stop };
   } catch (err) {
     await stop();
     throw err;

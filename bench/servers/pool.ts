@@ -4,8 +4,8 @@
  * the ones a scenario starts for itself; every one is stopped at the end of
  * the run.
  */
-import type { Teardown } from '../teardown.js';
 import { DIRECT, KFP } from '../results.js';
+import type { Teardown } from '../teardown.js';
 import { startHttpProxy } from './http-proxy.js';
 import { startNoAuthProxy, startProxy } from './kube-front-proxy.js';
 import { startNginx } from './nginx.js';

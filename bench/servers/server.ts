@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
+import { processTree, type Child } from '../children.js';
 import type { DevIssuer } from '../../src/dev/issuer.js';
 import type { DevPki } from '../../src/dev/pki.js';
 import { POD_PATH } from '../fixtures.js';
@@ -43,6 +44,9 @@ export const IDENTITY_HEADERS = [
   'X-Remote-Group', 'oidc:developers',
   'X-Remote-Group', 'oidc:infrastructure',
 ];
+
+/** A server's processes to measure: the child and its descendants, none once it has exited. */
+export const treeOf = (child: Child) => (): number[] => (child.alive ? processTree(child.pid) : []);
 
 /** A server's name as a file name. */
 export const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '');
