@@ -15,7 +15,10 @@ export function safeRedirect(rd: unknown, allowedHosts: readonly string[]): stri
     if (rd.startsWith('//')) return '/';
     // Parsed against a placeholder origin, a same-origin path must stay on it.
     const url = new URL(rd, 'https://same-origin.invalid');
-    return url.origin === 'https://same-origin.invalid' ? `${url.pathname}${url.search}${url.hash}` : '/';
+    if (url.origin !== 'https://same-origin.invalid') return '/';
+    // Resolving dot segments can make a path start with "//" again ("/.//evil.com"): another host.
+    const target = `${url.pathname}${url.search}${url.hash}`;
+    return target.startsWith('//') ? '/' : target;
   }
   if (!URL.canParse(rd)) return '/';
   const url = new URL(rd);
