@@ -2,7 +2,7 @@
  * What every scenario module exports, and what it is given: the running
  * upstream and load generator, the servers, and where its problems go.
  */
-import type { DevIssuer } from '../src/dev/issuer.js';
+import type { DevIssuer } from '../dev/issuer.js';
 import type { IpcChild } from './children.js';
 import type { Target } from './loadgen/jobs.js';
 import type { BenchOptions } from './options.js';

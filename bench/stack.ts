@@ -5,8 +5,8 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startDevIssuer, type DevIssuer } from '../src/dev/issuer.js';
-import { ensureDevPki } from '../src/dev/pki.js';
+import { startDevIssuer, type DevIssuer } from '../dev/issuer.js';
+import { ensureDevPki } from '../dev/pki.js';
 import { startScript, type IpcChild } from './children.js';
 import type { Target } from './loadgen/jobs.js';
 import type { BenchOptions } from './options.js';

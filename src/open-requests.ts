@@ -4,7 +4,7 @@
  * one has written its audit line; and so that the open-long-running gauge is
  * always right.
  */
-import type { RequestKind } from './proxy/long-running.js';
+import type { RequestKind } from './request/long-running.js';
 
 export interface OpenRequests {
   /** Registers a request; call the returned function exactly when it ends. */

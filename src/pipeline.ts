@@ -10,17 +10,17 @@
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RequestAuthenticator } from './authn/request-authenticator.js';
+import type { RequestAuthenticator } from './authn/authenticator.js';
 import type { AuditSink } from './audit/sink.js';
 import { sessionRefusal } from './login/cookie-scope.js';
 import type { Logger } from './observe/logger.js';
 import type { ProxyMetrics } from './observe/metrics.js';
-import { authority, type ClientRequest, type ClientResponse } from './proxy/client.js';
-import { createContext, type RequestContext } from './proxy/context.js';
-import type { ProxyErrorCode } from './proxy/errors.js';
+import { authority, type ClientRequest, type ClientResponse } from './request/client.js';
+import { createContext, type RequestContext } from './request/context.js';
+import type { ProxyErrorCode } from './request/errors.js';
 import { forward } from './proxy/forward.js';
 import { hasImpersonationHeaders, upstreamHeaders, type HeaderRules } from './proxy/request-headers.js';
-import { sendError, sendErrorOnSocket } from './proxy/respond.js';
+import { sendError, sendErrorOnSocket } from './request/respond.js';
 import { tunnel } from './proxy/tunnel.js';
 import { methodRefusal, upgradeRefusal } from './proxy/upgrade.js';
 import type { Upstream } from './proxy/upstream.js';

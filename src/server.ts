@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createAuditSink } from './audit/sink.js';
 import { createJwtAuthenticator } from './authn/jwt/index.js';
-import { createRequestAuthenticator } from './authn/request-authenticator.js';
+import { authenticatorChain, type RequestAuthenticator } from './authn/authenticator.js';
+import { createBearerAuthenticator } from './authn/bearer-authenticator.js';
 import { createLogin } from './login/index.js';
 import type { Config } from './config/schema.js';
 import { createHealthServer } from './observe/health.js';
@@ -20,9 +21,9 @@ import { createMetrics, type ProxyMetrics } from './observe/metrics.js';
 import { createOpenRequests } from './open-requests.js';
 import { createListener } from './listener.js';
 import { createPipeline } from './pipeline.js';
-import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from './proxy/errors.js';
+import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from './request/errors.js';
 import { headerRules } from './proxy/request-headers.js';
-import { rawResponse } from './proxy/respond.js';
+import { rawResponse } from './request/respond.js';
 import { Upstream } from './proxy/upstream.js';
 import { readKeyPair, watchFiles } from './tls/files.js';
 
@@ -44,6 +45,10 @@ export interface RunningProxy {
 export interface StartOptions {
   /** Serve /healthz, /readyz and /metrics on listen.healthAddress (a cluster worker leaves that to the primary). */
   readonly healthServer?: boolean;
+  /** Who the caller is; default: the bearer token, then the session cookie (the benchmark's no-auth build injects its own). */
+  readonly authenticate?: RequestAuthenticator;
+  /** Where requests go; default: config.upstream. */
+  readonly upstream?: Upstream;
 }
 
 export async function startProxy(
@@ -61,11 +66,12 @@ export async function startProxy(
   const open = createOpenRequests((kind, delta) =>
     delta > 0 ? metrics.longRunningOpened(kind) : metrics.longRunningClosed(kind),
   );
-  const upstream = new Upstream(config.upstream, logger);
+  const upstream = options.upstream ?? new Upstream(config.upstream, logger);
   const audit = createAuditSink(config.audit);
   const login = config.authentication.session ? await createLogin(config, tokens, logger) : undefined;
   const pipeline = createPipeline({
-    authenticate: createRequestAuthenticator(tokens, login?.session),
+    // kube's order: the bearer token first, then the session cookie.
+    authenticate: options.authenticate ?? authenticatorChain([createBearerAuthenticator(tokens), ...(login ? [login.authenticate] : [])]),
     rules: headerRules(config.upstream.identityHeaders, config.authentication.allowImpersonationHeaders, login?.cookieName, login && ((name) => login.ownsCookie(name))),
     ...(login && {
       login: {

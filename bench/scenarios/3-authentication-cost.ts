@@ -28,7 +28,7 @@ export const authenticationCost: Scenario = {
     const notes = [
       'Scenario 3: "cache cold" is the same proxy with authentication.tokenCacheMaxEntries: 0, so every request verifies its token; ' +
         '"cache warm" first sends one request per token, then cycles through them inside the 10 s cache TTL. ' +
-        'The no-auth build is the same proxy entry point with src/authn/request-authenticator swapped at load time for a constant identity (bench/noauth-register.ts).',
+        'The no-auth build is the same command line and proxy with a constant identity injected as its authenticator through startProxy\'s dependency seam (bench/noauth-authenticator.ts).',
     ];
     const job = { path: POD_PATH, connections: options.connections, warmupMs: options.warmupMs, durationMs: options.windowMs };
     // Warm: one pass over every token before the window, so each is in the cache.

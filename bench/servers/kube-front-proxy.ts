@@ -24,12 +24,11 @@ export interface ProxyOptions {
 }
 
 /**
- * The no-auth build: the same proxy with its request authenticator swapped at
- * load time for a constant identity (bench/noauth-register.ts). The one place
- * it is started: `entry` is the line to change for another way of building it.
+ * The no-auth build: the same command line and proxy with a constant identity
+ * injected as its authenticator (bench/noauth-authenticator.ts).
  */
 export function startNoAuthProxy(env: ServerEnv): Promise<Server> {
-  return startProxy(env, NOAUTH, { entry: ['--import', benchScript('noauth-register'), PROXY_CLI], anonymous: true });
+  return startProxy(env, NOAUTH, { entry: [benchScript('noauth-authenticator')], anonymous: true });
 }
 
 /** Starts kube-front-proxy from its real entry point with a bench configuration; resolves when /readyz says ready. */

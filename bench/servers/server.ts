@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { processTree, type Child } from '../children.js';
-import type { DevIssuer } from '../../src/dev/issuer.js';
-import type { DevPki } from '../../src/dev/pki.js';
+import type { DevIssuer } from '../../dev/issuer.js';
+import type { DevPki } from '../../dev/pki.js';
 import { POD_PATH } from '../fixtures.js';
 
 /** A server under test: where clients connect, and which processes to measure. */

@@ -4,8 +4,8 @@
  * `json` carries the same facts. Nothing here can hold a credential: the
  * record is built from the context, which never stores one.
  */
-import type { RequestContext } from '../proxy/context.js';
-import { elapsedSeconds } from '../proxy/context.js';
+import type { RequestContext } from '../request/context.js';
+import { elapsedSeconds } from '../request/context.js';
 
 export interface AuditRecord {
   time: string;

@@ -4,7 +4,7 @@
  */
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { RequestContext } from '../proxy/context.js';
+import type { RequestContext } from '../request/context.js';
 import { auditRecord, formatCombined, formatJson } from './format.js';
 
 export interface AuditSink {

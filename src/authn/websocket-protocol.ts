@@ -5,7 +5,7 @@
  * (k8s.io/apiserver/pkg/authentication/request/websocket/protocol.go). The
  * entry is removed before forwarding by proxy/request-headers.ts.
  */
-import type { ClientRequest } from '../proxy/client.js';
+import type { ClientRequest } from '../request/client.js';
 
 export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 

@@ -3,9 +3,9 @@
  * token naming a session (sid) or a subject (sub); the matching sessions end.
  */
 import { jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ALLOWED_ALGORITHMS } from '../authn/idp.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
 
 export interface LogoutTokenVerifier {
   /** The session or subject to log out, or undefined when the token is not valid. Never throws. */
@@ -21,7 +21,7 @@ export function createLogoutTokenVerifier(issuer: string, clientID: string, getK
         const { payload } = await jwtVerify(token, keys, {
           issuer,
           audience: clientID,
-          algorithms: ALGORITHMS,
+          algorithms: [...ALLOWED_ALGORITHMS],
           requiredClaims: ['iat', 'jti'],
           maxTokenAge: '5m',
         });

@@ -11,8 +11,8 @@
  *   Origin on a WebSocket handshake (cross-site WebSocket hijacking);
  * - a request that changes state only from our own origin (cross-site request forgery).
  */
-import type { ClientRequest } from '../proxy/client.js';
-import type { ProxyErrorCode } from '../proxy/errors.js';
+import type { ClientRequest } from '../request/client.js';
+import type { ProxyErrorCode } from '../request/errors.js';
 import { isSameOrigin, isSameOriginOrSafe } from './same-origin.js';
 
 /** Resources whose `proxy` subresource relays content the cluster's workloads control. */

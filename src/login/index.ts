@@ -4,19 +4,18 @@
  * works), the session authenticator and the login routes.
  */
 import { readFile } from 'node:fs/promises';
-import type { ClientRequest } from '../proxy/client.js';
-import type { TokenAuthenticator } from '../authn/identity.js';
+import type { TokenAuthenticator } from '../authn/authenticator.js';
 import { JwksCache } from '../authn/jwt/jwks.js';
-import type { SessionSource } from '../authn/request-authenticator.js';
-import { createSessionAuthenticator } from '../authn/session-authenticator.js';
+import { createSessionAuthenticator, type SessionAuthenticator } from './session-authenticator.js';
 import type { Config, SessionConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
 import { createLogoutTokenVerifier } from './backchannel.js';
-import { discoverClient, providerAgent, type OidcClient } from './oidc-client.js';
+import { providerAgent, retryUntilDone } from '../authn/idp.js';
+import { discoverClient, type OidcClient } from './oidc-client.js';
 import { createLoginState } from './login-state.js';
 import { createLoginRoutes, type LoginRoutes } from './routes.js';
 import { readLoginSecrets } from './secrets.js';
-import { createSessionMiddleware, hasSessionCookie } from './session.js';
+import { createSessionMiddleware } from './session.js';
 import { createMemoryBackend } from './store/memory.js';
 import { createRedisBackend } from './store/redis.js';
 import type { SessionBackend } from './store/types.js';
@@ -24,7 +23,8 @@ import type { SessionBackend } from './store/types.js';
 export interface Login {
   readonly prefix: string;
   readonly routes: LoginRoutes;
-  readonly session: SessionSource;
+  /** The session cookie as a credential, for the authenticator chain. */
+  readonly authenticate: SessionAuthenticator;
   readonly cookieName: string;
   /**
    * True for the cookies the proxy itself sets (the session cookie, the login-state
@@ -37,7 +37,6 @@ export interface Login {
   close(): Promise<void>;
 }
 
-const RETRY_MAX_MS = 10_000;
 
 export async function createLogin(config: Config, tokens: TokenAuthenticator, logger: Logger): Promise<Login> {
   const session = config.authentication.session as SessionConfig;
@@ -47,32 +46,26 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
   const backend = await createBackend(session, log);
   const middleware = createSessionMiddleware(session, backend, secrets.cookieSecrets);
   const loginState = createLoginState({ secrets: secrets.cookieSecrets });
-  const agent = await providerAgent(session.oidc.certificateAuthorityFile ?? jwtEntry.issuer.certificateAuthorityFile);
+  // The login's own CA file, else whatever CA the jwt entry of the same issuer trusts.
+  const agent = await providerAgent(
+    session.oidc.certificateAuthorityFile
+      ? { file: session.oidc.certificateAuthorityFile }
+      : { pem: jwtEntry.issuer.certificateAuthority, file: jwtEntry.issuer.certificateAuthorityFile },
+  );
   const abort = new AbortController();
 
   let client: OidcClient | undefined;
   let jwks: JwksCache | undefined;
-  const discovering = (async () => {
-    for (let attempt = 1, delay = 250; !abort.signal.aborted; attempt++, delay = Math.min(delay * 2, RETRY_MAX_MS)) {
-      try {
-        const discovered = await discoverClient(session.oidc, secrets.clientSecret, agent);
-        const keys = new JwksCache({
-          url: discovered.serverMetadata().jwks_uri!,
-          dispatcher: agent,
-          refetchIntervalMs: jwtEntry.jwksRefetchInterval,
-          logger: log,
-          signal: abort.signal,
-        });
-        await keys.load();
-        [client, jwks] = [discovered, keys];
-        log.info({ issuer: session.oidc.issuerURL, attempt }, 'login provider ready');
-        return;
-      } catch (err) {
-        log.warn({ issuer: session.oidc.issuerURL, attempt, retryInMs: delay, err: (err as Error).message }, 'login provider discovery failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
-      }
-    }
-  })();
+  const discovering = retryUntilDone(
+    async (attempt) => {
+      const discovered = await discoverClient(session.oidc, secrets.clientSecret, agent);
+      const keys = new JwksCache({ url: discovered.serverMetadata().jwks_uri!, dispatcher: agent, refetchIntervalMs: jwtEntry.jwksRefetchInterval, logger: log, signal: abort.signal });
+      await keys.load();
+      [client, jwks] = [discovered, keys];
+      log.info({ issuer: session.oidc.issuerURL, attempt }, 'login provider ready');
+    },
+    { signal: abort.signal, onFailure: (failure) => log.warn({ issuer: session.oidc.issuerURL, ...failure }, 'login provider discovery failed; retrying') },
+  );
 
   const authenticateSession = createSessionAuthenticator({ config: session, middleware, backend, client: () => client, tokens, logger: log });
   const routes = createLoginRoutes({
@@ -94,7 +87,7 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
     routes,
     cookieName: session.cookie.name,
     ownsCookie: (name) => name === session.cookie.name || name === loginState.cookieName,
-    session: { present: (req: ClientRequest) => hasSessionCookie(req, session.cookie.name), authenticate: authenticateSession },
+    authenticate: authenticateSession,
     isLoginPath: (path) => path === prefix || path.startsWith(`${prefix}/`),
     notReady: () => [...(client ? [] : ['login provider (discovery not done yet)']), ...(backend.healthy() ? [] : ['session store'])],
     close: async () => {

@@ -2,18 +2,11 @@
  * The proxy as an OpenID Connect client (openid-client, a certified relying
  * party): discovery, the authorization-code + PKCE login, refresh, logout.
  */
-import { readFile } from 'node:fs/promises';
 import * as oidc from 'openid-client';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { fetch as undiciFetch, type Agent } from 'undici';
 import type { SessionConfig } from '../config/schema.js';
 
 export type OidcClient = oidc.Configuration;
-
-/** The HTTP client for the provider, trusting `caFile` (PEM) for its TLS when given. */
-export async function providerAgent(caFile: string | undefined): Promise<Agent> {
-  const ca = caFile ? await readFile(caFile, 'utf8') : undefined;
-  return new Agent({ connect: { timeout: 5_000, ...(ca ? { ca } : {}) }, headersTimeout: 10_000, bodyTimeout: 10_000 });
-}
 
 /** Discovers the provider. */
 export async function discoverClient(config: SessionConfig['oidc'], clientSecret: string | undefined, dispatcher: Agent): Promise<OidcClient> {

@@ -3,7 +3,7 @@
  * kubeconfig page. No inline script or style, so the Content-Security-Policy
  * can forbid both.
  */
-import type { Identity } from '../authn/identity.js';
+import type { Identity } from '../request/identity.js';
 
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

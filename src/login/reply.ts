@@ -2,7 +2,7 @@
  * The few response shapes the login routes need, on a plain Node response
  * (HTTP/1.1 or HTTP/2), and reading a small form body.
  */
-import type { ClientRequest, ClientResponse } from '../proxy/client.js';
+import type { ClientRequest, ClientResponse } from '../request/client.js';
 
 export function send(res: ClientResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': `${contentType}; charset=utf-8`, 'content-length': String(Buffer.byteLength(body)) });

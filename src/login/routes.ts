@@ -14,11 +14,12 @@
 import { serialize as serializeCookie } from 'cookie';
 import helmet from 'helmet';
 import { stringify } from 'yaml';
-import type { Identity, TokenAuthenticator } from '../authn/identity.js';
-import type { SessionAuthenticator } from '../authn/session-authenticator.js';
+import type { TokenAuthenticator } from '../authn/authenticator.js';
+import type { Identity } from '../request/identity.js';
+import type { SessionAuthenticator } from './session-authenticator.js';
 import type { SessionConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
-import { authority, type ClientRequest, type ClientResponse } from '../proxy/client.js';
+import { authority, type ClientRequest, type ClientResponse } from '../request/client.js';
 import type { LogoutTokenVerifier } from './backchannel.js';
 import { endSessionUrl, finishLogin, startLogin, type OidcClient } from './oidc-client.js';
 import type { LoginState } from './login-state.js';

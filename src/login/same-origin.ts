@@ -6,7 +6,7 @@
  * Bearer requests are not affected: a browser never attaches a bearer token by
  * itself.
  */
-import { authority, type ClientRequest } from '../proxy/client.js';
+import { authority, type ClientRequest } from '../request/client.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

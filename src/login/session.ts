@@ -3,10 +3,9 @@
  * and the session authenticator on proxied requests. The cookie is always
  * HttpOnly, Secure and SameSite=Lax; its id is signed with the cookie secret.
  */
-import type { ClientRequest, ClientResponse } from '../proxy/client.js';
+import type { ClientRequest, ClientResponse } from '../request/client.js';
 import session, { type Session, type SessionData } from 'express-session';
 import type { SessionConfig } from '../config/schema.js';
-import { cookieValues } from './cookie-header.js';
 import type { SessionBackend } from './store/types.js';
 
 declare module 'express-session' {
@@ -64,7 +63,3 @@ export const reloadSession = (s: Session) => new Promise<void>((resolve, reject)
 export const destroySession = (s: Session) => new Promise<void>((resolve, reject) => s.destroy((err) => (err ? reject(err) : resolve())));
 export const regenerateSession = (s: Session) => new Promise<void>((resolve, reject) => s.regenerate((err) => (err ? reject(err) : resolve())));
 
-/** Whether the request carries a cookie by our session's name (signed or not; the middleware checks). */
-export function hasSessionCookie(req: ClientRequest, name: string): boolean {
-  return cookieValues(req.headers.cookie, name).length > 0;
-}

@@ -3,8 +3,8 @@
  * run in one process (tests) without sharing counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RequestContext } from '../proxy/context.js';
-import { elapsedSeconds } from '../proxy/context.js';
+import type { RequestContext } from '../request/context.js';
+import { elapsedSeconds } from '../request/context.js';
 
 export interface ProxyMetrics {
   readonly registry: Registry;

@@ -7,9 +7,9 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { hasBody, type ClientRequest, type ClientResponse } from './client.js';
-import type { RequestContext } from './context.js';
-import type { ProxyErrorCode } from './errors.js';
+import { hasBody, type ClientRequest, type ClientResponse } from '../request/client.js';
+import type { RequestContext } from '../request/context.js';
+import type { ProxyErrorCode } from '../request/errors.js';
 import { clientResponseHeaders } from './response-headers.js';
 import { upstreamErrorCode } from './upstream-errors.js';
 

@@ -7,7 +7,7 @@
  * Every value either arrives byte for byte or the request is refused: a value
  * kube-apiserver would read differently is another principal, possibly someone else's.
  */
-import type { Identity } from '../authn/identity.js';
+import type { Identity } from '../request/identity.js';
 import type { IdentityHeadersConfig } from '../config/schema.js';
 
 /**

@@ -2,23 +2,13 @@
  * The one function that decides what the upstream sees of a client's headers:
  * strip first, then inject. Read it top to bottom; every rule is here.
  */
-import type { Identity } from '../authn/identity.js';
+import type { Identity } from '../request/identity.js';
 import type { IdentityHeadersConfig } from '../config/schema.js';
+import { foldName } from './header-names.js';
+import { connectionListed as connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { identityHeaderLines } from './identity-headers.js';
 
-/**
- * A header name as any server downstream may read it: lower case, `_` as `-`.
- * WSGI and CGI (Django, Flask, PHP) turn both `X-Remote-User` and
- * `X_Remote_User` into HTTP_X_REMOTE_USER, so every name the proxy protects is
- * compared folded (oauth2-proxy CVE-2025-64484).
- */
-export function foldName(name: string): string {
-  const lower = name.toLowerCase();
-  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
-}
-
-/** Hop-by-hop headers (RFC 9110 §7.6.1), besides every `Proxy-*` and every name listed in Connection. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+export { foldName };
 
 /** Headers the proxy replaces with its own: undici sets Host; Audit-ID is our request id. */
 const REPLACED = new Set(['host', 'authorization', 'audit-id']);
@@ -164,7 +154,7 @@ export function upstreamHeaders(
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     const folded = foldName(name);
-    if (name.startsWith(':') || HOP_BY_HOP.has(folded) || folded.startsWith('proxy-') || connectionListed.has(folded) || folded === MET_BY_THE_PROXY) continue;
+    if (name.startsWith(':') || isHopByHop(folded, connectionListed) || folded === MET_BY_THE_PROXY) continue;
     if (REPLACED.has(folded) || FORWARDING.has(folded) || folded.startsWith(FORWARDING_PREFIX) || METHOD_OVERRIDES.has(folded)) continue;
     if (rules.identityNames.has(folded) || rules.extraPrefixes.some((p) => folded.startsWith(p))) continue;
     if (folded.startsWith(IMPERSONATE_PREFIX) && (!rules.allowImpersonation || name.includes('_'))) continue;
@@ -217,17 +207,4 @@ function withoutBearerSubprotocol(header: string): string {
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '' && !entry.toLowerCase().startsWith(BEARER_SUBPROTOCOL_PREFIX))
     .join(', ');
-}
-
-/** Folded names listed in every Connection header line. */
-function connectionTokens(rawHeaders: readonly string[]): Set<string> {
-  const names = new Set<string>();
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (foldName(rawHeaders[i]!) !== 'connection') continue;
-    for (const token of rawHeaders[i + 1]!.split(',')) {
-      const name = foldName(token.trim());
-      if (name) names.add(name);
-    }
-  }
-  return names;
 }

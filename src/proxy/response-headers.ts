@@ -6,9 +6,7 @@
  * person's session with one the application chose. Shared by forward.ts and
  * the upgrade tunnel (on a 101 or a refusal).
  */
-
-/** Response headers about the hop; `Proxy-*` and the names listed in Connection too. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection']);
+import { connectionListed, isHopByHop } from './hop-by-hop.js';
 
 /** On a 101 these are the switch itself, which the client must see. */
 const SWITCH = new Set(['connection', 'upgrade']);
@@ -26,18 +24,13 @@ const SWITCH = new Set(['connection', 'upgrade']);
  * // → ['Set-Cookie', 'app=1']
  */
 export function clientResponseHeaders(status: number, rawHeaders: readonly string[], ownsCookie: (name: string) => boolean): string[] {
-  const hop = new Set(HOP_BY_HOP);
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() !== 'connection') continue;
-    for (const token of rawHeaders[i + 1]!.split(',')) hop.add(token.trim().toLowerCase());
-  }
-  if (status === 101) for (const name of SWITCH) hop.delete(name);
+  const listed = connectionListed(rawHeaders);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     const lower = name.toLowerCase();
-    if (hop.has(lower) || lower.startsWith('proxy-')) continue;
+    if (!(status === 101 && SWITCH.has(lower)) && isHopByHop(lower, listed)) continue;
     if (lower === 'set-cookie' && ownsCookie(cookieNameSentBack(value))) continue;
     out.push(name, value);
   }

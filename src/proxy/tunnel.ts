@@ -18,8 +18,8 @@
  */
 import { request, STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RequestContext } from './context.js';
-import type { ProxyErrorCode } from './errors.js';
+import type { RequestContext } from '../request/context.js';
+import type { ProxyErrorCode } from '../request/errors.js';
 import type { Upstream } from './upstream.js';
 import { clientResponseHeaders } from './response-headers.js';
 import { upstreamErrorCode } from './upstream-errors.js';

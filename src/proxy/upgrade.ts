@@ -4,8 +4,8 @@
  * can reach the upstream's trusted connection (h2c and other protocol switches
  * are a known way to smuggle requests past a proxy).
  */
-import { hasBody, type ClientRequest } from './client.js';
-import type { ProxyErrorCode } from './errors.js';
+import { hasBody, type ClientRequest } from '../request/client.js';
+import type { ProxyErrorCode } from '../request/errors.js';
 
 const FORWARDED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 

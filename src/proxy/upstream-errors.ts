@@ -2,7 +2,7 @@
  * Maps a failure to reach the upstream to our error registry:
  * refused/unreachable → 503, timed out → 504, anything else on the wire → 502.
  */
-import type { ProxyErrorCode } from './errors.js';
+import type { ProxyErrorCode } from '../request/errors.js';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TIMED_OUT = new Set([

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { Identity, RejectReason } from '../../src/authn/identity.js';
+import type { Identity, RejectReason } from '../../src/request/identity.js';
 import { CREDENTIAL_ID_KEY, mapClaims, type ClaimRules } from '../../src/authn/jwt/claims.js';
 
 const email: ClaimRules = {

@@ -16,13 +16,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { pino } from 'pino';
 import { Agent, request, type DiagnosticsChannel } from 'undici';
-import type { AuthOutcome, TokenAuthenticator } from '../../src/authn/identity.js';
+import type { AuthOutcome } from '../../src/request/identity.js';
+import type { TokenAuthenticator } from '../../src/authn/authenticator.js';
 import { CREDENTIAL_ID_KEY } from '../../src/authn/jwt/claims.js';
 import { createJwtAuthenticator } from '../../src/authn/jwt/index.js';
 import type { JwtAuthenticatorConfig } from '../../src/config/schema.js';
-import { startDevIssuer, type DevIssuer } from '../../src/dev/issuer.js';
-import { loginWithPassword } from '../../src/dev/login-client.js';
-import { ensureDevPki } from '../../src/dev/pki.js';
+import { startDevIssuer, type DevIssuer } from '../../dev/issuer.js';
+import { loginWithPassword } from '../../dev/login-client.js';
+import { ensureDevPki } from '../../dev/pki.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'kfp-jwt-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

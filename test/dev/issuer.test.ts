@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRemoteJWKSet, customFetch, decodeProtectedHeader, jwtVerify, SignJWT, importJWK } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { ensureDevPki } from '../../src/dev/pki.js';
-import { startDevIssuer, type DevIssuer } from '../../src/dev/issuer.js';
-import { loginWithPassword } from '../../src/dev/login-client.js';
+import { ensureDevPki } from '../../dev/pki.js';
+import { startDevIssuer, type DevIssuer } from '../../dev/issuer.js';
+import { loginWithPassword } from '../../dev/login-client.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'kfp-issuer-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDevPki, issueCertificate, type DevPki } from '../../src/dev/pki.js';
+import { ensureDevPki, issueCertificate, type DevPki } from '../../dev/pki.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';

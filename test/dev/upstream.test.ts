@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { Agent, request } from 'undici';
 import WebSocket from 'ws';
-import { ensureDevPki, issueCertificate } from '../../src/dev/pki.js';
-import { patternBytes, startDevUpstream } from '../../src/dev/upstream.js';
+import { ensureDevPki, issueCertificate } from '../../dev/pki.js';
+import { patternBytes, startDevUpstream } from '../../dev/upstream.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'kfp-upstream-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));

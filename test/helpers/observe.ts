@@ -4,7 +4,7 @@
  * Attack tests compare it with FORBIDDEN_BEFORE_UPSTREAM in a single assertion, so a
  * failure shows all three at once ("101, and the upstream ran it as demo@…").
  */
-import type { DevUpstream } from '../../src/dev/upstream.js';
+import type { DevUpstream } from '../../dev/upstream.js';
 
 export interface Observed {
   readonly status: number;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, parseYaml } from '../../src/config/load.js';
-import { createCA, issueCertificate } from '../../src/dev/pki.js';
+import { createCA, issueCertificate } from '../../dev/pki.js';
 import { adminKubectl, kubectl, startKube } from './helpers/kube-stack.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy/kubernetes');

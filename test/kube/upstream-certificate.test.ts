@@ -7,7 +7,7 @@ import { readFile, writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createCA, issueCertificate } from '../../src/dev/pki.js';
+import { createCA, issueCertificate } from '../../dev/pki.js';
 import { devPki } from '../helpers/stack.js';
 import { startKube, startProxiedStack } from './helpers/kube-stack.js';
 import { rawRequest } from './helpers/raw-http.js';

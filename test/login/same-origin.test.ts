@@ -4,7 +4,7 @@
 import t from 'tap';
 import { sessionSchema } from '../../src/config/session-schema.js';
 import { isSameOrigin, isSameOriginOrSafe } from '../../src/login/same-origin.js';
-import type { ClientRequest } from '../../src/proxy/client.js';
+import type { ClientRequest } from '../../src/request/client.js';
 
 const request = (method: string, headers: Record<string, string>) => ({ method, headers: { host: 'proxy.example.com', ...headers } }) as unknown as ClientRequest;
 const DASHBOARD = ['https://dashboard.example.com'];

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { request } from 'undici';
-import { startDevIssuer } from '../../src/dev/issuer.js';
+import { startDevIssuer } from '../../dev/issuer.js';
 import { devPki, freePort, startStack, untilReady } from '../helpers/stack.js';
 
 

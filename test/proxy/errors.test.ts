@@ -1,7 +1,7 @@
 // The error registry and docs/errors.md must describe the same errors (as fastify keeps its error docs).
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from '../../src/proxy/errors.js';
+import { proxyErrors, statusBody, statusHeaders, type ProxyErrorCode } from '../../src/request/errors.js';
 
 const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 

@@ -1,6 +1,6 @@
 // The header rules, stage by stage, as a table: what a client sends, what the upstream must see.
 import t from 'tap';
-import type { Identity } from '../../src/authn/identity.js';
+import type { Identity } from '../../src/request/identity.js';
 import { encodeExtraKey } from '../../src/proxy/identity-headers.js';
 import { hasImpersonationHeaders, headerRules, upstreamHeaders } from '../../src/proxy/request-headers.js';
 

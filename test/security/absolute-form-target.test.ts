@@ -14,7 +14,7 @@ import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import t from 'tap';
-import { createContext } from '../../src/proxy/context.js';
+import { createContext } from '../../src/request/context.js';
 import { rawRequest } from '../kube/helpers/raw-http.js';
 import { startStack, untilReady } from '../helpers/stack.js';
 

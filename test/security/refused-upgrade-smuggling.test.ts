@@ -12,7 +12,7 @@
 // Each case plays the attacker twice: the smuggled request written after the
 // refusal has arrived, and pipelined in the same write as the upgrade head.
 import t, { type Test } from 'tap';
-import { MISSING_POD } from '../../src/dev/upstream.js';
+import { MISSING_POD } from '../../dev/upstream.js';
 import { countResponses, openRaw, requestHead } from '../helpers/raw-tls.js';
 import { startStack, untilReady, type Stack } from '../helpers/stack.js';
 import { startKube, startProxiedStack } from '../kube/helpers/kube-stack.js';

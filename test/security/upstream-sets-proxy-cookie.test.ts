@@ -19,7 +19,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { Pool, request } from 'undici';
-import { createContext } from '../../src/proxy/context.js';
+import { createContext } from '../../src/request/context.js';
 import { forward } from '../../src/proxy/forward.js';
 import { clientResponseHeaders } from '../../src/proxy/response-headers.js';
 import { devPki, startStack, untilReady } from '../helpers/stack.js';

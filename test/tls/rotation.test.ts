@@ -6,7 +6,7 @@ import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import t from 'tap';
-import { issueCertificate } from '../../src/dev/pki.js';
+import { issueCertificate } from '../../dev/pki.js';
 import { startStack, untilReady } from '../helpers/stack.js';
 
 async function servedSerial(url: string, ca: string): Promise<string> {

@@ -5,7 +5,7 @@
  * signature, issuer, audience and time checks happen before this.
  */
 import type { JwtAuthenticatorConfig } from '../../config/schema.js';
-import { authenticated, rejected, type AuthOutcome } from '../identity.js';
+import { authenticated, rejected, type AuthOutcome } from '../../request/identity.js';
 
 /** The extra key kube-apiserver fills from a string `jti` (user.CredentialIDKey). */
 export const CREDENTIAL_ID_KEY = 'authentication.kubernetes.io/credential-id';

@@ -1,29 +1,13 @@
 /**
- * HTTP to an identity provider: one undici Agent per issuer, trusting the
- * issuer's own CA when one is configured, and small bounded JSON GETs.
+ * Small bounded JSON GETs from an identity provider (discovery, keys), over
+ * the provider's agent (../idp.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { Agent, request, type Dispatcher } from 'undici';
-import type { JwtAuthenticatorConfig } from '../../config/schema.js';
+import { request, type Dispatcher } from 'undici';
 
 /** A discovery document or key set is a few KiB; refuse to buffer a runaway body. */
 const MAX_BODY_BYTES = 512 * 1024;
-const CONNECT_TIMEOUT_MS = 5_000;
 /** The whole GET, connect to last byte; kube's client allows 30 s, a login should not wait that long. */
 const REQUEST_TIMEOUT_MS = 10_000;
-
-/**
- * An Agent for one issuer. With `certificateAuthority(File)` set, only that CA
- * is trusted (as kube-apiserver does); otherwise Node's default CA store.
- */
-export async function issuerAgent(issuer: JwtAuthenticatorConfig['issuer']): Promise<Agent> {
-  const ca = issuer.certificateAuthority ?? (issuer.certificateAuthorityFile && (await readFile(issuer.certificateAuthorityFile, 'utf8')));
-  return new Agent({
-    connect: { timeout: CONNECT_TIMEOUT_MS, ...(ca ? { ca } : {}) },
-    headersTimeout: REQUEST_TIMEOUT_MS,
-    bodyTimeout: REQUEST_TIMEOUT_MS,
-  });
-}
 
 /**
  * GETs `url` and parses it as JSON. Anything but a 200 with a body under

@@ -5,7 +5,8 @@
 import { decodeJwt } from 'jose';
 import type { JwtAuthenticatorConfig } from '../../config/schema.js';
 import type { Logger } from '../../observe/logger.js';
-import { rejected, type AuthOutcome, type TokenAuthenticator } from '../identity.js';
+import { rejected, type AuthOutcome } from '../../request/identity.js';
+import type { TokenAuthenticator } from '../authenticator.js';
 import { createTokenCache, type Verified } from '../token-cache.js';
 import { IssuerAuthenticator } from './issuer-authenticator.js';
 

@@ -2,26 +2,19 @@
  * Token verification for one `jwt[]` issuer: discovery and keys loaded in the
  * background, then kube-apiserver's checks on every token.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { Agent } from 'undici';
 import type { JwtAuthenticatorConfig } from '../../config/schema.js';
 import type { Logger } from '../../observe/logger.js';
-import { rejected, type AuthOutcome } from '../identity.js';
+import { rejected, type AuthOutcome } from '../../request/identity.js';
+import { ALLOWED_ALGORITHMS, providerAgent, retryUntilDone } from '../idp.js';
 import { mapClaims } from './claims.js';
 import { discover } from './discovery.js';
-import { issuerAgent } from './http.js';
 import { JwksCache } from './jwks.js';
 import { rejectReason } from './reasons.js';
 
-/** kube-apiserver's allow-list: asymmetric only, so never `none` and never HMAC. */
-const ALGORITHMS: readonly string[] = Object.freeze(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512']);
-
 /** Leeway on `nbf` (go-oidc's). `exp` has none. */
 const NBF_LEEWAY_SECONDS = 60;
-const RETRY_FIRST_MS = 250;
-/** kube retries discovery every 10 s; we start faster and back off to that. */
-const RETRY_MAX_MS = 10_000;
 
 /** The outcome for one token, and until when a success may be cached. */
 export interface Verification {
@@ -47,7 +40,7 @@ export class IssuerAuthenticator {
     this.#options = {
       issuer: config.issuer.url,
       audience: config.issuer.audiences,
-      algorithms: [...ALGORITHMS],
+      algorithms: [...ALLOWED_ALGORITHMS],
       requiredClaims: ['exp'],
       // jose applies one tolerance to nbf and exp alike: verify with nbf's
       // leeway, then hold exp to none in verify().
@@ -73,7 +66,7 @@ export class IssuerAuthenticator {
     } catch {
       return { outcome: rejected('malformed_token') };
     }
-    if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) return { outcome: rejected('disallowed_algorithm') };
+    if (typeof alg !== 'string' || !ALLOWED_ALGORITHMS.includes(alg)) return { outcome: rejected('disallowed_algorithm') };
 
     let payload: JWTPayload;
     try {
@@ -100,30 +93,23 @@ export class IssuerAuthenticator {
 
   async #load(): Promise<void> {
     const { signal } = this.#abort;
-    for (let attempt = 1, delay = RETRY_FIRST_MS; !signal.aborted; attempt++, delay = Math.min(delay * 2, RETRY_MAX_MS)) {
-      try {
-        this.#agent ??= await issuerAgent(this.#config.issuer);
-        const { jwksURI } = await discover(this.#config.issuer, this.#agent, signal);
-        const jwks = new JwksCache({
-          url: jwksURI,
-          dispatcher: this.#agent,
-          refetchIntervalMs: this.#config.jwksRefetchInterval,
-          logger: this.#logger,
-          signal,
-        });
+    const { issuer } = this.#config;
+    // kube retries discovery every 10 s; retryUntilDone starts faster and backs off to that.
+    await retryUntilDone(
+      async (attempt) => {
+        this.#agent ??= await providerAgent({ pem: issuer.certificateAuthority, file: issuer.certificateAuthorityFile });
+        const { jwksURI } = await discover(issuer, this.#agent, signal);
+        const jwks = new JwksCache({ url: jwksURI, dispatcher: this.#agent, refetchIntervalMs: this.#config.jwksRefetchInterval, logger: this.#logger, signal });
         await jwks.load();
         this.#jwks = jwks;
         this.#logger.info({ jwksURI, attempt }, 'JWT issuer ready');
-        return;
-      } catch (err) {
-        if (signal.aborted) return;
-        this.#logger.warn(
-          { attempt, retryInMs: delay, err: err instanceof Error ? err.message : String(err) },
-          'JWT issuer not ready yet: discovery or key fetch failed; tokens from it are refused until it works',
-        );
-        await sleep(delay, undefined, { signal, ref: false }).catch(() => {});
-      }
-    }
+      },
+      {
+        signal,
+        onFailure: (failure) =>
+          this.#logger.warn(failure, 'JWT issuer not ready yet: discovery or key fetch failed; tokens from it are refused until it works'),
+      },
+    );
   }
 }
 

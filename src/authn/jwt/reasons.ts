@@ -2,7 +2,7 @@
  * jose's verification errors, translated into our rejection reasons.
  */
 import { errors } from 'jose';
-import type { RejectReason } from '../identity.js';
+import type { RejectReason } from '../../request/identity.js';
 
 /**
  * The reason a jose error stands for, or `undefined` for an error jose did not

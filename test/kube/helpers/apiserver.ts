@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { createCA, issueCertificate, type CertAndKey } from '../../../src/dev/pki.js';
+import { createCA, issueCertificate, type CertAndKey } from '../../../dev/pki.js';
 import type { KubeBinaries } from './binaries.js';
 import { freePort } from '../../helpers/ports.js';
 

@@ -3,7 +3,7 @@
  * audit line and the metrics when the request ends.
  */
 import { randomUUID } from 'node:crypto';
-import type { Identity, RejectReason } from '../authn/identity.js';
+import type { Identity, RejectReason } from './identity.js';
 import { authority, type ClientRequest } from './client.js';
 import type { ProxyErrorCode } from './errors.js';
 import { requestKind, type RequestKind } from './long-running.js';

@@ -5,19 +5,28 @@
  * proxy from config/quickstart.yaml; logs the demo user in and writes a
  * kubeconfig, then prints commands to paste.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
-import { loadConfig } from '../config/load.js';
-import { createLogger } from '../observe/logger.js';
-import { startProxy } from '../server.js';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/observe/logger.js';
+import { startProxy } from '../src/server.js';
 import { startDevIssuer } from './issuer.js';
 import { loginWithPassword } from './login-client.js';
 import { ensureDevPki } from './pki.js';
 import { startDevUpstream } from './upstream.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository: the nearest folder above this file with a package.json (from dev/ or dist-dev/dev/). */
+const ROOT = repositoryRoot(fileURLToPath(new URL('.', import.meta.url)));
+
+function repositoryRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
 /** Fixed ports, so the printed commands and config/quickstart.yaml agree. */
 const ISSUER_PORT = 5556;
 const UPSTREAM_PORT = 6443;

@@ -50,11 +50,3 @@ export type AuthOutcome =
 export const absent: AuthOutcome = Object.freeze({ kind: 'absent' });
 export const rejected = (reason: RejectReason): AuthOutcome => ({ kind: 'rejected', reason });
 export const authenticated = (identity: Identity): AuthOutcome => ({ kind: 'authenticated', identity });
-
-/** Verifies a bearer token (already stripped of its "Bearer " scheme). */
-export interface TokenAuthenticator {
-  authenticateToken(token: string): Promise<AuthOutcome>;
-  /** True once everything needed to verify tokens is loaded (discovery, keys). */
-  ready(): boolean;
-  close(): Promise<void>;
-}

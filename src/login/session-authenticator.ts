@@ -6,14 +6,14 @@
  * a time; a failed refresh ends the session. Two cookies by the session's name
  * (cookie tossing from a sibling subdomain) are refused, never resolved by order.
  */
-import type { ClientRequest, ClientResponse } from '../proxy/client.js';
 import type { SessionConfig } from '../config/schema.js';
-import { refresh, type OidcClient } from '../login/oidc-client.js';
-import { cookieValues } from '../login/cookie-header.js';
-import { destroySession, loadSession, reloadSession, saveSession, type SessionMiddleware, type SessionRequest } from '../login/session.js';
-import type { SessionBackend } from '../login/store/types.js';
+import { refresh, type OidcClient } from './oidc-client.js';
+import { cookieValues } from './cookie-header.js';
+import { destroySession, loadSession, reloadSession, saveSession, type SessionMiddleware, type SessionRequest } from './session.js';
+import type { SessionBackend } from './store/types.js';
 import type { Logger } from '../observe/logger.js';
-import { absent, rejected, type AuthOutcome, type TokenAuthenticator } from './identity.js';
+import type { RequestAuthenticator, TokenAuthenticator } from '../authn/authenticator.js';
+import { absent, rejected } from '../request/identity.js';
 
 export interface SessionAuthenticatorDeps {
   readonly config: SessionConfig;
@@ -25,7 +25,8 @@ export interface SessionAuthenticatorDeps {
   readonly logger: Logger;
 }
 
-export type SessionAuthenticator = (req: ClientRequest, res: ClientResponse) => Promise<AuthOutcome>;
+/** The session cookie as a credential: `absent` without the cookie, so it takes its place in the chain. */
+export type SessionAuthenticator = RequestAuthenticator;
 
 export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): SessionAuthenticator {
   const { config, backend, logger } = deps;
@@ -61,8 +62,10 @@ export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): Sess
   const needsRefresh = (expiresAt: number) => expiresAt - Date.now() < config.refreshBefore;
 
   return async (req, res) => {
+    const cookies = cookieValues(req.headers.cookie, config.cookie.name).length;
+    if (cookies === 0) return absent;
     // express-session would take the first; a planted cookie can be sent first.
-    if (cookieValues(req.headers.cookie, config.cookie.name).length > 1) return rejected('ambiguous_session_cookie');
+    if (cookies > 1) return rejected('ambiguous_session_cookie');
     if (!backend.healthy()) return { kind: 'unavailable' };
     let sreq: SessionRequest;
     try {

@@ -1,0 +1,27 @@
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the
+ * message, so neither direction of the proxy passes them on. One list and one
+ * reading of `Connection` for requests and responses alike.
+ */
+import { foldName } from './header-names.js';
+
+/** Always hop-by-hop, besides every `Proxy-*` and every name listed in Connection. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** The names listed in every Connection line, folded (lower case, `_` as `-`). */
+export function connectionListed(rawHeaders: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (foldName(rawHeaders[i]!) !== 'connection') continue;
+    for (const token of rawHeaders[i + 1]!.split(',')) {
+      const name = foldName(token.trim());
+      if (name) names.add(name);
+    }
+  }
+  return names;
+}
+
+/** Whether a (folded) header name is hop-by-hop for a message whose Connection listed `listed`. */
+export function isHopByHop(folded: string, listed: ReadonlySet<string>): boolean {
+  return HOP_BY_HOP.has(folded) || folded.startsWith('proxy-') || listed.has(folded);
+}
