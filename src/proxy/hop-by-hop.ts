@@ -5,8 +5,13 @@
  */
 import { foldName } from './header-names.js';
 
-/** Always hop-by-hop, besides every `Proxy-*` and every name listed in Connection. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+/**
+ * Always hop-by-hop, besides every `Proxy-*` and every name listed in Connection.
+ * `HTTP2-Settings` belongs to an h2c upgrade (RFC 9113 §3.2.1, connection-specific):
+ * an upstream that sends it back (Go's reverse proxy passes it on, so a pod behind
+ * pods/proxy can) would make Node's HTTP/2 response refuse the whole head.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
 /** The names listed in every Connection line, folded (lower case, `_` as `-`). */
 export function connectionListed(rawHeaders: readonly string[]): Set<string> {
