@@ -73,7 +73,7 @@ export function processTree(pid: number): number[] {
 
 /** CPU time of the whole machine from /proc/stat, in ms summed over every core: spent in tasks (user, nice, system), and in all. */
 export function machineCpu(): { taskMs: number; totalMs: number } {
-  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0]!;
+  const line = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const ticks = (i: number) => v[i] ?? 0;
   return { taskMs: ((ticks(0) + ticks(1) + ticks(2)) * 1000) / CLK_TCK, totalMs: (v.reduce((a, b) => a + b, 0) * 1000) / CLK_TCK };

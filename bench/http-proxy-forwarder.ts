@@ -34,7 +34,7 @@ const agent = new Agent({
 const proxy = httpProxy.createProxyServer({ target: options.upstreamURL, agent, secure: true, xfwd: true });
 proxy.on('proxyReq', (proxyReq) => {
   proxyReq.removeHeader('authorization');
-  for (let i = 0; i < options.identityHeaders.length; i += 2) proxyReq.setHeader(options.identityHeaders[i]!, options.identityHeaders[i + 1]!);
+  for (let i = 0; i < options.identityHeaders.length; i += 2) proxyReq.setHeader(options.identityHeaders[i], options.identityHeaders[i + 1]);
 });
 proxy.on('error', (_err, _req, res) => {
   if ('writeHead' in res && !res.headersSent) res.writeHead(502).end();

@@ -66,7 +66,7 @@ function identityLines(headers: readonly string[]): string {
     return `"${value}"`;
   };
   const lines: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) lines.push(`      proxy_set_header ${headers[i]} ${quote(headers[i + 1]!)};`);
+  for (let i = 0; i < headers.length; i += 2) lines.push(`      proxy_set_header ${headers[i]} ${quote(headers[i + 1])};`);
   return lines.join('\n');
 }
 

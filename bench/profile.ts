@@ -103,7 +103,7 @@ export function summarizeProfiles(files: readonly string[], top = 20, window?: C
       at += profile.timeDeltas[i] ?? 0;
       if (window && (at < window.fromUs || at > window.toUs)) continue;
       const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
-      nodeTime.set(profile.samples[i]!, (nodeTime.get(profile.samples[i]!) ?? 0) + dt);
+      nodeTime.set(profile.samples[i], (nodeTime.get(profile.samples[i]) ?? 0) + dt);
     }
     for (const [id, ms] of nodeTime) {
       const node = byId.get(id);

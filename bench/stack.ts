@@ -44,7 +44,7 @@ export async function startStack(options: BenchOptions, work: string, teardown: 
   const upstreamURL = `https://127.0.0.1:${upstreamStart.ready.port}`;
 
   const [benchToken] = await mintTokens(issuer, 'RS256', 1);
-  const bearer = ['authorization', `Bearer ${benchToken!}`];
+  const bearer = ['authorization', `Bearer ${benchToken}`];
   const env: ServerEnv = { work, logs, pki, issuer, upstreamURL, log: options.log, stuck, ...(options.proxyWorkers !== undefined && { proxyWorkers: options.proxyWorkers }) };
   const target = (server: Server, extra: Partial<Target> = {}): Target =>
     server.name === DIRECT

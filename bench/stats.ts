@@ -35,7 +35,7 @@ export class Samples {
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
 /** Median of unsorted values; NaN when empty or when any is NaN. */
@@ -43,7 +43,7 @@ export function median(values: readonly number[]): number {
   if (values.length === 0 || values.some((v) => Number.isNaN(v))) return Number.NaN;
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** The standard summary of a latency distribution, in ms. */
@@ -69,7 +69,7 @@ export function summarize(samples: Samples): LatencySummary {
     p90: percentile(s, 90),
     p99: percentile(s, 99),
     p999: percentile(s, 99.9),
-    max: s.length ? s[s.length - 1]! : Number.NaN,
+    max: s.length ? s[s.length - 1] : Number.NaN,
     curve: CURVE_POINTS.map((p) => [p, p === 0 ? (s[0] ?? Number.NaN) : percentile(s, p)] as const),
   };
 }

@@ -98,7 +98,7 @@ server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
   const version = req.headers['x-stream-protocol-version'];
   socket.write(
     'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
-      `${typeof version === 'string' ? `X-Stream-Protocol-Version: ${version.split(',')[0]!.trim()}\r\n` : ''}` +
+      `${typeof version === 'string' ? `X-Stream-Protocol-Version: ${version.split(',')[0].trim()}\r\n` : ''}` +
       `Audit-ID: ${req.headers['audit-id'] ?? '-'}\r\n\r\n`,
   );
   const bytes = /[?&]bytes=(\d+)/.exec(url);
@@ -135,7 +135,7 @@ function emit({ rate, durationMs }: { rate: number; durationMs: number }): Promi
       const elapsed = performance.now() - start;
       const due = Math.min(Math.floor((elapsed * rate) / 1000), Math.floor((durationMs * rate) / 1000));
       while (sent < due && watches.length > 0) {
-        const watch = watches[nextWatch++ % watches.length]!;
+        const watch = watches[nextWatch++ % watches.length];
         watch.write(`${EVENT_HEAD}${process.hrtime.bigint()}${EVENT_TAIL}\n`);
         sent++;
       }

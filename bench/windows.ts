@@ -10,7 +10,7 @@ import type { ScenarioContext } from './scenario.js';
 import type { Server } from './servers/server.js';
 import { median, type LatencySummary } from './stats.js';
 
-const rotate = <T>(list: readonly T[], by: number): T[] => list.map((_, i) => list[(i + by) % list.length]!);
+const rotate = <T>(list: readonly T[], by: number): T[] => list.map((_, i) => list[(i + by) % list.length]);
 
 /** `rounds` rounds of one window per item, each round in an order rotated by one. */
 export async function eachWindow<T>(rounds: number, items: readonly T[], window: (item: T, round: number) => Promise<void>): Promise<void> {
@@ -82,7 +82,7 @@ export class CurveWindows {
   medians(): Curve[] {
     return [...this.#windows.entries()].map(([config, list]) => ({
       config,
-      points: list[0]!.curve.map(([p], i) => [p, median(list.map((l) => l.curve[i]![1]))] as const),
+      points: list[0].curve.map(([p], i) => [p, median(list.map((l) => l.curve[i][1]))] as const),
     }));
   }
 }

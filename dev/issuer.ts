@@ -166,7 +166,7 @@ export async function startDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer>
     adapter: createMemoryAdapter(),
     // Copies: the provider must not share (or change) the exported objects.
     clients: structuredClone([kubernetesClient, ...(opts.clients ?? [])]),
-    jwks: structuredClone(jwks) as Configuration['jwks'],
+    jwks: structuredClone(jwks),
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     claims: { openid: ['sub', ...new Set(extraClaims)], ...SCOPE_CLAIMS },
     scopes: ['openid', 'offline_access', ...Object.keys(SCOPE_CLAIMS)],

@@ -70,7 +70,7 @@ const goTrim = (value: string) => value.replace(/^[ \t]+|[ \t]+$/g, '');
 export function headerLines(rawHeaders: readonly string[]): Array<[string, string]> {
   const lines: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    lines.push([rawHeaders[i] as string, bytesAsUtf8(goTrim(rawHeaders[i + 1] as string))]);
+    lines.push([rawHeaders[i], bytesAsUtf8(goTrim(rawHeaders[i + 1]))]);
   }
   return lines;
 }

@@ -216,7 +216,7 @@ export async function startDevUpstream(opts: DevUpstreamOptions): Promise<DevUps
       if (path === '/apis') return sendJSON(res, 200, kube.apiGroupList);
       if (path === '/apis/authentication.k8s.io') return sendJSON(res, 200, kube.authnAPIGroup);
       if ((m = AUTHN_VERSION.exec(path))) return sendJSON(res, 200, kube.authnResources(`authentication.k8s.io/${m[1]}`));
-      if ((m = POD.exec(path))) return sendJSON(res, 200, kube.pod(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!)));
+      if ((m = POD.exec(path))) return sendJSON(res, 200, kube.pod(decodeURIComponent(m[1]), decodeURIComponent(m[2])));
       if ((m = PODS.exec(path))) {
         const namespace = m[1] === undefined ? undefined : decodeURIComponent(m[1]);
         const watch = url.searchParams.get('watch');

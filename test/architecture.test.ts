@@ -31,7 +31,7 @@ function* sources(dir: string): Generator<string> {
 /** The first folder under src/ a path is in ('.' for the files at its top). */
 const folderOf = (path: string) => {
   const parts = relative(SRC, path).split('/');
-  return parts.length === 1 ? '.' : parts[0]!;
+  return parts.length === 1 ? '.' : parts[0];
 };
 
 t.test('every folder of src/ has a floor', async (t) => {
@@ -43,7 +43,7 @@ t.test('imports point down, never up or sideways', async (t) => {
   for (const file of sources(SRC)) {
     const from = folderOf(file);
     for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
-      const target = resolve(dirname(file), spec!);
+      const target = resolve(dirname(file), spec);
       if (!target.startsWith(SRC)) {
         wrong.push(`${relative(SRC, file)} imports ${spec} (outside src/: dev and test code must not ship)`);
         continue;

@@ -30,7 +30,7 @@ function poolSender(job: ClosedJob): Sender {
 async function http2Sender(job: ClosedJob, sessions: number): Promise<Sender> {
   const open = await Promise.all(Array.from({ length: sessions }, () => http2Session(job.target)));
   const headersFor = http2HeaderSource(job.target, job.path);
-  return { fire: (lane, n, done) => fireHttp2(open[lane % open.length]!, headersFor(n), done), close: () => destroyAll(open) };
+  return { fire: (lane, n, done) => fireHttp2(open[lane % open.length], headersFor(n), done), close: () => destroyAll(open) };
 }
 
 /** Runs the job's closed loop; sends `mark` events around the measured window. */

@@ -43,7 +43,7 @@ export function headerSource(target: Target): (n: number) => string[] {
   const list = tokens(target);
   if (!list?.length) return () => base;
   const withTokens = list.map((t) => [...base, 'authorization', `Bearer ${t}`]);
-  return (n) => withTokens[n % withTokens.length]!;
+  return (n) => withTokens[n % withTokens.length];
 }
 
 /** Keep-alive connections to the target, one request at a time on each. */

@@ -38,9 +38,9 @@ export function http2HeaderSource(target: Target, path: string): (n: number) => 
     if (!headers) {
       headers = { ':method': 'GET', ':path': path };
       for (let i = 0; i < lines.length; i += 2) {
-        const name = lines[i]!.toLowerCase();
+        const name = lines[i].toLowerCase();
         const had = headers[name];
-        headers[name] = had === undefined ? lines[i + 1]! : [...(Array.isArray(had) ? had : [String(had)]), lines[i + 1]!];
+        headers[name] = had === undefined ? lines[i + 1] : [...(Array.isArray(had) ? had : [String(had)]), lines[i + 1]];
       }
       made.set(lines, headers);
     }

@@ -30,7 +30,7 @@ class EventLines {
       this.#line = '';
       from = nl + 1;
       const rv = RESOURCE_VERSION.exec(line);
-      if (rv) this.onEvent(Number(now - BigInt(rv[1]!)) / 1e6);
+      if (rv) this.onEvent(Number(now - BigInt(rv[1])) / 1e6);
     }
     this.#line += text.slice(from);
   }

@@ -28,7 +28,7 @@ async function watchOpener(job: WatchOpenJob): Promise<(i: number, onHead: OnHea
     if (allowed < perSession) throw new Error(`the server allows ${allowed} concurrent streams per HTTP/2 connection, not the ${perSession} asked for`);
   }
   const headers = http2HeaderSource(job.target, job.path)(0);
-  return (i, onHead, onEvent) => http2Watch(sessions[Math.floor(i / perSession)]!, headers, job.headWithFirstEvent === true, onHead, onEvent);
+  return (i, onHead, onEvent) => http2Watch(sessions[Math.floor(i / perSession)], headers, job.headWithFirstEvent === true, onHead, onEvent);
 }
 
 /** Opens `count` watches, `concurrency` at a time; they stay open until watchClose. */

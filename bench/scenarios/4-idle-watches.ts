@@ -90,5 +90,5 @@ async function startWatchServers(ctx: ScenarioContext, configs: readonly WatchCo
     for (const config of configs) if (config.start) starting.push([`${config.name} ${round}`, config.start(round)]);
   }
   const servers = await Promise.all(starting.map(([, server]) => server));
-  return new Map(starting.map(([key], i) => [key, servers[i]!]));
+  return new Map(starting.map(([key], i) => [key, servers[i]]));
 }

@@ -13,7 +13,7 @@ export function parseDuration(text: string): number | undefined {
     const start = PART.lastIndex;
     const match = PART.exec(text);
     if (!match || match.index !== start) return undefined;
-    total += Number(match[1]) * UNIT_MS[match[2]!]!;
+    total += Number(match[1]) * UNIT_MS[match[2]];
   }
   return text.length > 0 ? total : undefined;
 }

@@ -27,7 +27,7 @@ function visitStrings(data: unknown, pattern: string, visit: Visit): void {
   const step = (node: unknown, i: number, path: (string | number)[]): void => {
     if (typeof node !== 'object' || node === null || Array.isArray(node)) return;
     const holder = node as Record<string, unknown>;
-    const segment = segments[i]!;
+    const segment = segments[i];
     const key = segment.endsWith('[]') ? segment.slice(0, -2) : segment;
     const value = holder[key];
     if (segment.endsWith('[]')) {

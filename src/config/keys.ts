@@ -101,10 +101,10 @@ function walk(shape: Record<string, z.ZodType>, parent: string, out: ConfigKey[]
       ...(u.hasDefault ? { default: u.default } : {}),
       description: u.description,
     });
-    if (u.schema instanceof z.ZodObject) walk(u.schema.shape as Record<string, z.ZodType>, path, out);
+    if (u.schema instanceof z.ZodObject) walk(u.schema.shape, path, out);
     if (u.schema instanceof z.ZodArray) {
       const element = unwrap(u.schema.element as z.ZodType).schema;
-      if (element instanceof z.ZodObject) walk(element.shape as Record<string, z.ZodType>, `${path}[]`, out);
+      if (element instanceof z.ZodObject) walk(element.shape, `${path}[]`, out);
     }
   }
 }
@@ -115,7 +115,7 @@ let cached: readonly ConfigKey[] | undefined;
 export function configKeys(): readonly ConfigKey[] {
   if (!cached) {
     const out: ConfigKey[] = [];
-    walk(configSchema.shape as Record<string, z.ZodType>, '', out);
+    walk(configSchema.shape, '', out);
     cached = Object.freeze(out);
   }
   return cached;

@@ -73,7 +73,7 @@ function bySection(problems: ConfigProblem[]): ConfigProblem[] {
   const order = configKeys()
     .filter((k) => k.parent === '')
     .map((k) => k.name);
-  const rank = (p: ConfigProblem) => order.indexOf(p.path.split(/[.[]/)[0]!);
+  const rank = (p: ConfigProblem) => order.indexOf(p.path.split(/[.[]/)[0]);
   return problems.map((p, i) => ({ p, i })).sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i).map(({ p }) => p);
 }
 

@@ -52,5 +52,5 @@ export function reachesWorkloadContent(path: string): boolean {
 
 function namesProxySubresource(segments: readonly string[]): boolean {
   if (segments[0] === 'api' && segments[2] === 'proxy') return true;
-  return segments.some((s, i) => s === 'proxy' && i >= 2 && PROXYING_RESOURCES.has(segments[i - 2]!));
+  return segments.some((s, i) => s === 'proxy' && i >= 2 && PROXYING_RESOURCES.has(segments[i - 2]));
 }

@@ -114,14 +114,14 @@ export function createLoginState(options: LoginStateOptions): LoginState {
         .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
         .setIssuedAt(seconds)
         .setExpirationTime(seconds + LOGIN_STATE_LIFETIME_MS / 1000)
-        .encrypt((await keys)[0]!);
+        .encrypt((await keys)[0]);
       return serialize(LOGIN_STATE_COOKIE, sealed, { ...attributes, maxAge: LOGIN_STATE_LIFETIME_MS / 1000 });
     },
     async open(cookieHeader) {
       const values = cookieValues(cookieHeader, LOGIN_STATE_COOKIE);
       if (values.length === 0) return { kind: 'missing' };
       if (values.length > 1) return { kind: 'ambiguous' };
-      const pending = await unseal(values[0]!);
+      const pending = await unseal(values[0]);
       return pending ? { kind: 'found', pending } : { kind: 'invalid' };
     },
     clear: serialize(LOGIN_STATE_COOKIE, '', { ...attributes, maxAge: 0 }),

@@ -12,7 +12,7 @@ export type OidcClient = oidc.Configuration;
 export async function discoverClient(config: SessionConfig['oidc'], clientSecret: string | undefined, dispatcher: Agent): Promise<OidcClient> {
   const auth = clientSecret ? oidc.ClientSecretBasic(clientSecret) : oidc.None();
   const client = await oidc.discovery(new URL(config.issuerURL), config.clientID, undefined, auth, {
-    [oidc.customFetch]: (url, options) => undiciFetch(url, { ...options, dispatcher } as Parameters<typeof undiciFetch>[1]) as unknown as Promise<Response>,
+    [oidc.customFetch]: (url, options) => undiciFetch(url, { ...options, dispatcher }),
     timeout: 10,
     // The issuer URL may be loopback http in development; the schema already refuses it elsewhere.
     execute: new URL(config.issuerURL).protocol === 'http:' ? [oidc.allowInsecureRequests] : [],

@@ -26,7 +26,7 @@ export function appendSetCookie(res: ClientResponse, line: string): void {
  * undefined when it is of another type or too large.
  */
 export async function readForm(req: ClientRequest, limit: number): Promise<URLSearchParams | undefined> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') return undefined;
   const chunks: Buffer[] = [];
   let size = 0;

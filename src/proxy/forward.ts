@@ -108,9 +108,9 @@ function headerLines(headers: IncomingHttpHeaders): string[] {
 function headerObject(lines: readonly string[]): OutgoingHttpHeaders {
   const headers: Record<string, string | string[]> = Object.create(null);
   for (let i = 0; i < lines.length; i += 2) {
-    const name = lines[i]!;
+    const name = lines[i];
     const seen = headers[name];
-    headers[name] = seen === undefined ? lines[i + 1]! : [seen, lines[i + 1]!].flat();
+    headers[name] = seen === undefined ? lines[i + 1] : [seen, lines[i + 1]].flat();
   }
   return headers;
 }

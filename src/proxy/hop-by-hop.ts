@@ -17,8 +17,8 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-aliv
 export function connectionListed(rawHeaders: readonly string[]): Set<string> {
   const names = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (foldName(rawHeaders[i]!) !== 'connection') continue;
-    for (const token of rawHeaders[i + 1]!.split(',')) {
+    if (foldName(rawHeaders[i]) !== 'connection') continue;
+    for (const token of rawHeaders[i + 1].split(',')) {
       const name = foldName(token.trim());
       if (name) names.add(name);
     }

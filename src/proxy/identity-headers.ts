@@ -67,17 +67,17 @@ export function identityHeaderLines(identity: Identity, names: IdentityHeadersCo
   };
   const refuse = (field: string): IdentityHeaderLines => ({ ok: false, field });
 
-  if (!add(names.user[0]!, identity.username)) return refuse('username');
+  if (!add(names.user[0], identity.username)) return refuse('username');
   // An empty uid means no uid, here as in kube-apiserver.
-  if (identity.uid && !add(names.uid[0]!, identity.uid)) return refuse('uid');
+  if (identity.uid && !add(names.uid[0], identity.uid)) return refuse('uid');
   // One header line per group: kube-apiserver never splits a value on commas.
   for (const group of identity.groups) {
-    if (!add(names.group[0]!, group)) return refuse('groups');
+    if (!add(names.group[0], group)) return refuse('groups');
   }
   for (const [key, values] of Object.entries(identity.extra)) {
     // A key without values would not arrive at all.
     if (values.length === 0 || LONE_SURROGATE.test(key)) return refuse(`extra[${key}]`);
-    const name = names.extraPrefix[0]! + encodeExtraKey(key);
+    const name = names.extraPrefix[0] + encodeExtraKey(key);
     for (const value of values) {
       if (!add(name, value, true)) return refuse(`extra[${key}]`);
     }

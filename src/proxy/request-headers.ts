@@ -105,7 +105,7 @@ export function headerRules(
 /** True when the client sent any Impersonate-* header, in any casing and with `_` for `-`. */
 export function hasImpersonationHeaders(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (foldName(rawHeaders[i]!).startsWith(IMPERSONATE_PREFIX)) return true;
+    if (foldName(rawHeaders[i]).startsWith(IMPERSONATE_PREFIX)) return true;
   }
   return false;
 }
@@ -151,8 +151,8 @@ export function upstreamHeaders(
   const out: string[] = [];
   const cookies: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    const value = rawHeaders[i + 1]!;
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
     const folded = foldName(name);
     if (name.startsWith(':') || isHopByHop(folded, connectionListed) || folded === MET_BY_THE_PROXY) continue;
     if (REPLACED.has(folded) || FORWARDING.has(folded) || folded.startsWith(FORWARDING_PREFIX) || METHOD_OVERRIDES.has(folded)) continue;

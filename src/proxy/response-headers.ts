@@ -27,8 +27,8 @@ export function clientResponseHeaders(status: number, rawHeaders: readonly strin
   const listed = connectionListed(rawHeaders);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    const value = rawHeaders[i + 1]!;
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
     const lower = name.toLowerCase();
     if (!(status === 101 && SWITCH.has(lower)) && isHopByHop(lower, listed)) continue;
     if (lower === 'set-cookie' && ownsCookie(cookieNameSentBack(value))) continue;
@@ -44,7 +44,7 @@ export function clientResponseHeaders(status: number, rawHeaders: readonly strin
  * `__Host-kfp-session=x`.
  */
 function cookieNameSentBack(setCookie: string): string {
-  const pair = setCookie.split(';', 1)[0]!;
+  const pair = setCookie.split(';', 1)[0];
   const eq = pair.indexOf('=');
   const name = eq < 0 ? '' : pair.slice(0, eq).trim();
   if (name !== '') return name;

@@ -141,7 +141,7 @@ function relayRefusal(res: IncomingMessage, client: Duplex, ctx: RequestContext,
 function responseHead(status: number, headers: readonly string[], contentLength?: number): string {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
-    const lower = headers[i]!.toLowerCase();
+    const lower = headers[i].toLowerCase();
     if (contentLength !== undefined && (lower === 'content-length' || lower === 'connection')) continue;
     head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   }
@@ -157,14 +157,14 @@ function responseHead(status: number, headers: readonly string[], contentLength?
  */
 function emptyBodyFraming(method: string, headers: readonly string[]): string[] {
   if (method === 'GET') return [];
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'content-length') return [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === 'content-length') return [];
   return ['Content-Length', '0'];
 }
 
 /** The protocol the upgrade asks for, lower-cased (the pipeline has checked it is one token). */
 function protocolOf(headers: readonly string[]): string | undefined {
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.toLowerCase() === 'upgrade') return headers[i + 1]!.trim().toLowerCase();
+    if (headers[i].toLowerCase() === 'upgrade') return headers[i + 1].trim().toLowerCase();
   }
   return undefined;
 }

@@ -20,9 +20,9 @@ export function methodRefusal(method: string): ProxyErrorCode | undefined {
 export function upgradeRefusal(req: ClientRequest): ProxyErrorCode | undefined {
   const lines: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() === 'upgrade') lines.push(req.rawHeaders[i + 1]!);
+    if (req.rawHeaders[i].toLowerCase() === 'upgrade') lines.push(req.rawHeaders[i + 1]);
   }
-  if (lines.length !== 1 || !TUNNELLED_PROTOCOLS.has(lines[0]!.trim().toLowerCase())) return 'UPGRADE_NOT_SUPPORTED';
+  if (lines.length !== 1 || !TUNNELLED_PROTOCOLS.has(lines[0].trim().toLowerCase())) return 'UPGRADE_NOT_SUPPORTED';
   if (req.method !== 'GET' && req.method !== 'POST') return 'UPGRADE_NOT_SUPPORTED';
   return hasBody(req) ? 'UPGRADE_NOT_SUPPORTED' : undefined;
 }

@@ -91,7 +91,7 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 
 /** A token as the issuer would sign it for the demo user, with `claims` over those defaults (undefined removes one). */
 async function mint(issuer: DevIssuer, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}, key?: JWK): Promise<string> {
-  const jwk = key ?? (issuer.jwks.keys[0] as JWK);
+  const jwk = key ?? issuer.jwks.keys[0];
   const token = await new SignJWT({
     iss: issuer.url,
     aud: 'kubernetes',
@@ -159,16 +159,16 @@ t.test('a real id_token from the login flow maps to the demo user', async (t) =>
 });
 
 t.test('minted tokens: accepted and refused with the right reason', async (t) => {
-  const key = issuer.jwks.keys[0] as JWK;
+  const key = issuer.jwks.keys[0];
   const publicKey = Object.fromEntries(Object.entries(key).filter(([k]) => !['d', 'p', 'q', 'dp', 'dq', 'qi'].includes(k))) as JWK;
   const publicPem = createPublicKey({ key: publicKey as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
   const good = await mint(issuer);
   const [head, , signature] = good.split('.');
-  const defaults = JSON.parse(Buffer.from(good.split('.')[1] as string, 'base64url').toString());
+  const defaults = JSON.parse(Buffer.from(good.split('.')[1], 'base64url').toString());
 
   const rows: ReadonlyArray<readonly [string, Promise<string> | string, AuthOutcome['kind'] | string]> = [
     ['the defaults', good, 'authenticated'],
-    ['an ES256 key of the issuer', mint(issuer, {}, {}, issuer.jwks.keys[1] as JWK), 'authenticated'],
+    ['an ES256 key of the issuer', mint(issuer, {}, {}, issuer.jwks.keys[1]), 'authenticated'],
     ['aud as an array with one match', mint(issuer, { aud: ['someone-else', 'kubernetes'] }), 'authenticated'],
     ['nbf 30 s ahead (within the 60 s leeway)', mint(issuer, { nbf: now() + 30 }), 'authenticated'],
     ['a string jti', mint(issuer, { jti: 'j-1' }), 'authenticated'],
@@ -193,7 +193,7 @@ t.test('minted tokens: accepted and refused with the right reason', async (t) =>
   // Concurrently: the unknown kid waits for an allowed JWKS refetch, the rest need not wait for it.
   const outcomes = await Promise.all(rows.map(async ([, token]) => authenticate(jwt, await token)));
   rows.forEach(([name, , expected], i) => {
-    const outcome = outcomes[i] as AuthOutcome;
+    const outcome = outcomes[i];
     if (expected === 'authenticated') t.equal(outcome.kind, 'authenticated', name);
     else t.same(outcome, { kind: 'rejected', reason: expected }, name);
   });

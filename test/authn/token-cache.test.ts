@@ -97,7 +97,7 @@ t.test('a verify that throws synchronously is handled like any failure', async (
     (() => {
       calls++;
       throw new Error('sync');
-    }) as never,
+    }),
     { ttlMs: 10_000, maxEntries: 10 },
   );
   await t.rejects(auth('x'), /sync/);

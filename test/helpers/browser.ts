@@ -75,7 +75,7 @@ export async function startLoginByRequest(stack: Pick<Stack, 'fetch'>): Promise<
   return {
     status: res.statusCode,
     setCookies,
-    loginCookie: setCookies.map((line) => line.split(';')[0]!).find((pair) => pair.startsWith(`${LOGIN_STATE_COOKIE}=`)),
+    loginCookie: setCookies.map((line) => line.split(';')[0]).find((pair) => pair.startsWith(`${LOGIN_STATE_COOKIE}=`)),
     state,
     callbackPath: `/oauth2/callback?code=made-up&state=${encodeURIComponent(state)}`,
   };

@@ -53,8 +53,8 @@ export async function startRedis(t: TestLike): Promise<RedisServer> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    c.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    c.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    c.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child = c;
     watchdog = killWhenWeDie(c.pid!);
     const deadline = Date.now() + 10_000;

@@ -55,7 +55,7 @@ t.test('browser login, session, kubeconfig, sign out', async (t) => {
 
   t.test('a replayed callback is refused', async (t) => {
     t.equal(callbacks.length, 1);
-    const res = await context.request.get(callbacks[0]!, { maxRedirects: 0 });
+    const res = await context.request.get(callbacks[0], { maxRedirects: 0 });
     t.equal(res.status(), 400);
   });
 

@@ -13,7 +13,7 @@ const SECRET = 'a-cookie-secret-of-at-least-32-bytes-for-tests';
 const OTHER_SECRET = 'another-cookie-secret-of-at-least-32-bytes-!!';
 const pending = { state: 'state-1', nonce: 'nonce-1', codeVerifier: 'verifier-1', returnTo: '/back' };
 /** The name=value pair of a Set-Cookie line. */
-const pairOf = (setCookie: string) => setCookie.split(';')[0]!;
+const pairOf = (setCookie: string) => setCookie.split(';')[0];
 const valueOf = (setCookie: string) => pairOf(setCookie).slice(LOGIN_STATE_COOKIE.length + 1);
 
 t.test('sealed and opened', async (t) => {

@@ -10,16 +10,16 @@ t.test('bounded: never more than maxEntries, least recently used evicted first',
   t.teardown(() => backend.close());
   const { get, set, length } = ops(backend.store);
   const ids = Array.from({ length: 5 }, newId);
-  await set(ids[0]!, sessionOf());
-  await set(ids[1]!, sessionOf());
-  await set(ids[2]!, sessionOf());
-  await get(ids[0]!); // used: now ids[1] is the least recently used
-  await set(ids[3]!, sessionOf());
-  await set(ids[4]!, sessionOf());
+  await set(ids[0], sessionOf());
+  await set(ids[1], sessionOf());
+  await set(ids[2], sessionOf());
+  await get(ids[0]); // used: now ids[1] is the least recently used
+  await set(ids[3], sessionOf());
+  await set(ids[4], sessionOf());
   t.equal(await length(), 3);
-  t.notOk(await get(ids[1]!));
-  t.notOk(await get(ids[2]!));
-  for (const id of [ids[0]!, ids[3]!, ids[4]!]) t.ok(await get(id));
+  t.notOk(await get(ids[1]));
+  t.notOk(await get(ids[2]));
+  for (const id of [ids[0], ids[3], ids[4]]) t.ok(await get(id));
 });
 
 t.test('bounded: the idp index forgets evicted sessions', async (t) => {

@@ -91,7 +91,7 @@ t.test('outage: fail fast while Redis is down, heal when it is back, never crash
 
   await sleep(1_500); // several reconnect attempts
   await redis.start();
-  const healed = await until(() => backend.healthy() && late!.healthy(), 5_000);
+  const healed = await until(() => backend.healthy() && late.healthy(), 5_000);
   t.pass(`healthy again ${healed} ms after Redis came back`);
   const fresh = newId();
   await store.set(fresh, sessionOf({ n: 1 }));

@@ -58,7 +58,7 @@ function alpnOf(url: string, ca: string): Promise<string | false> {
 t.test('ALPN offers h2 by default, and only http/1.1 with listen.http2: false', async (t) => {
   const { stack } = await startH2Stack(t);
   t.equal(await alpnOf(stack.proxy.url, stack.servingCA), 'h2');
-  const plain = await startStack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, http2: false } }) });
+  const plain = await startStack(t, { configure: (c) => ({ ...c, listen: { ...c.listen, http2: false } }) });
   t.equal(await alpnOf(plain.proxy.url, plain.servingCA), 'http/1.1');
 });
 
@@ -84,7 +84,7 @@ t.test('over HTTP/2', async (t) => {
     t.same(values('x-remote-group'), ['oidc:dev', 'oidc:a,b'], 'one line per group');
     t.same(values('x-forwarded-host'), [new URL(stack.proxy.url).host]);
     t.same(values('cookie'), ['a=1; b=2'], 'split cookies joined for HTTP/1.1');
-    t.same(lines.filter(([n]) => n!.startsWith(':')), [], 'no pseudo-header upstream');
+    t.same(lines.filter(([n]) => n.startsWith(':')), [], 'no pseudo-header upstream');
     t.notOk(res.headers.connection, 'no connection-specific header in an HTTP/2 response');
   });
 
@@ -150,7 +150,7 @@ t.test('over HTTP/2', async (t) => {
 });
 
 t.test('an idle HTTP/2 session is closed after keepAliveTimeout; one with an open watch is not', async (t) => {
-  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, keepAliveTimeout: '500ms' } }) });
+  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen, keepAliveTimeout: '500ms' } }) });
   const idle = h2session(stack);
   const watching = h2session(stack);
   t.teardown(() => (idle.destroy(), watching.destroy()));
@@ -189,7 +189,7 @@ t.test('stopping: GOAWAY at once, a request in flight finishes, then the session
 });
 
 t.test('a head over listen.maxHeaderBytes is refused, and the session goes on', async (t) => {
-  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, maxHeaderBytes: 4096 } }) });
+  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen, maxHeaderBytes: 4096 } }) });
   const session = h2session(stack);
   t.teardown(() => session.destroy());
   // The limit is a SETTINGS value, in force once the client has acknowledged it; before that
@@ -205,7 +205,7 @@ t.test('a head over listen.maxHeaderBytes is refused, and the session goes on', 
 });
 
 t.test('listen.bodyTimeout holds over HTTP/2: a body not complete in time resets its stream; a quiet watch is not timed', async (t) => {
-  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, headerTimeout: '500ms', bodyTimeout: '1s' } }) });
+  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen, headerTimeout: '500ms', bodyTimeout: '1s' } }) });
   const session = h2session(stack);
   t.teardown(() => session.destroy());
   const watch = session.request({ ':path': '/api/v1/namespaces/slow/pods?watch=true', ...auth }, { endStream: true });
@@ -241,7 +241,7 @@ t.test('Nagle is off on client connections, with and without HTTP/2', async (t) 
 });
 
 t.test("streams over listen.http2MaxConcurrentStreams are refused; the client's others, and other clients, are served", async (t) => {
-  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen!, http2MaxConcurrentStreams: 5 } }) });
+  const { stack, auth } = await startH2Stack(t, { configure: (c) => ({ ...c, listen: { ...c.listen, http2MaxConcurrentStreams: 5 } }) });
   // Requested before the connection is up, so sent before the client has read the
   // proxy's SETTINGS: a client ignoring the limit, as an attacker would.
   const greedy = h2connect(stack.proxy.url, { ca: stack.servingCA });

@@ -20,7 +20,7 @@ function lines(raw: string[], identity = alice, r = rules, f: typeof facts & { u
   const result = upstreamHeaders(raw, identity, f, r);
   if (!result.ok) throw new Error(`refused: ${result.field}`);
   const out: [string, string][] = [];
-  for (let i = 0; i < result.headers.length; i += 2) out.push([result.headers[i]!.toLowerCase(), result.headers[i + 1]!]);
+  for (let i = 0; i < result.headers.length; i += 2) out.push([result.headers[i].toLowerCase(), result.headers[i + 1]]);
   return out;
 }
 const values = (ls: [string, string][], name: string) => ls.filter(([n]) => n === name).map(([, v]) => v);
@@ -122,15 +122,15 @@ t.test('identity values a header cannot carry refuse the request', async (t) => 
     ['groups', { ...alice, groups: ['ok', 'bad\u007f'] }],
     ['extra[k]', { ...alice, extra: { k: ['v\u0001v'] } }],
   ] as const) {
-    const result = upstreamHeaders([], identity as Identity, facts, rules);
+    const result = upstreamHeaders([], identity, facts, rules);
     t.same(result, { ok: false, problem: 'identity_not_representable', field }, JSON.stringify(identity));
   }
 });
 
 t.test('UTF-8 identities travel as UTF-8 bytes', async (t) => {
   const ls = lines([], { ...alice, username: 'josé@example.com', groups: ['équipe'] });
-  t.equal(Buffer.from(values(ls, 'x-remote-user')[0]!, 'latin1').toString('utf8'), 'josé@example.com');
-  t.equal(Buffer.from(values(ls, 'x-remote-group')[0]!, 'latin1').toString('utf8'), 'équipe');
+  t.equal(Buffer.from(values(ls, 'x-remote-user')[0], 'latin1').toString('utf8'), 'josé@example.com');
+  t.equal(Buffer.from(values(ls, 'x-remote-group')[0], 'latin1').toString('utf8'), 'équipe');
 });
 
 t.test('no uid line when the identity has none', async (t) => {
@@ -154,7 +154,7 @@ t.test('identity values: refused when kube-apiserver would read them differently
     ['extra[k]', { ...alice, extra: { k: [] } }],
     ['extra[k\udc00]', { ...alice, extra: { 'k\udc00': ['v'] } }],
   ] as const) {
-    const result = upstreamHeaders([], identity as Identity, facts, rules);
+    const result = upstreamHeaders([], identity, facts, rules);
     t.same(result, { ok: false, problem: 'identity_not_representable', field }, JSON.stringify(identity));
   }
   const ls = lines([], { ...alice, username: 'a\tb  c', groups: ['g\th'], extra: { 'Team.Example.COM/Owner': ['x\ty', ''] } });

@@ -62,7 +62,7 @@ t.test('slow upstream', async (t) => {
     await new Promise((r) => setTimeout(r, 1000)); // > 3 × responseTimeout with no data
     stack.upstream.emitPodEvent('default', 'ADDED');
     const [chunk] = (await once(watch.body, 'data')) as [Buffer];
-    t.match(JSON.parse(chunk.toString().split('\n')[0]!), { type: 'ADDED' });
+    t.match(JSON.parse(chunk.toString().split('\n')[0]), { type: 'ADDED' });
     watch.body.destroy();
   });
 });

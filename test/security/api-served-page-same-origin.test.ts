@@ -116,14 +116,14 @@ t.test('pages the API serves on the proxy origin', async (t) => {
 
   t.test('a bearer token still works there', async (t) => {
     const bearer = [`Authorization: Bearer ${await stack.mint()}`];
-    const page = await rawRequest(proxy, stack.servingCA, 'GET', SPELLINGS[0]!, bearer);
+    const page = await rawRequest(proxy, stack.servingCA, 'GET', SPELLINGS[0], bearer);
     t.equal(page.status, 200, "the workload's page, as the API server relays it");
     t.match(page.body, /<title>a workload<\/title>/);
     for (const path of SPELLINGS) {
       const seen = await observe(stack.upstream, () => rawRequest(proxy, stack.servingCA, 'POST', path, bearer, '{}'));
       t.same(seen.upstreamReceived, [`POST ${path} as minted@example.com`], `POST ${path}: reached the upstream as the token's user`);
     }
-    const seen = await observe(stack.upstream, () => sendUpgrade(t, proxy, stack.servingCA, 'GET', SPELLINGS[0]!, [...websocketLines(), ...bearer]));
+    const seen = await observe(stack.upstream, () => sendUpgrade(t, proxy, stack.servingCA, 'GET', SPELLINGS[0], [...websocketLines(), ...bearer]));
     t.same(seen.upstreamReceived, [`GET ${SPELLINGS[0]} as minted@example.com`], 'a WebSocket upgrade reached the upstream as the user');
   });
 });

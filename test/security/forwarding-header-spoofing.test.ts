@@ -55,7 +55,7 @@ t.test('forwarding headers the client sends never reach the upstream; the proxy 
   t.equal(res.status, 200, 'answered');
   const seen = stack.upstream.seen.find((s) => s.auditId === res.header('audit-id'))!;
   const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
-  const value = (name: string) => seen.rawHeaders.filter((_, i) => i % 2 === 1 && seen.rawHeaders[i - 1]!.toLowerCase() === name);
+  const value = (name: string) => seen.rawHeaders.filter((_, i) => i % 2 === 1 && seen.rawHeaders[i - 1].toLowerCase() === name);
 
   for (const line of SPOOFED) {
     const name = line.slice(0, line.indexOf(':')).toLowerCase();

@@ -22,7 +22,7 @@ t.test('underscore spellings never reach the upstream', async (t) => {
     // Aliases and a second extra prefix: every one must be stripped whatever its spelling.
     configure: (c) => ({
       ...c,
-      upstream: { ...c.upstream!, identityHeaders: { user: ['X-Remote-User', 'X-Auth-User'], group: ['X-Remote-Group'], uid: ['X-Remote-Uid'], extraPrefix: ['X-Remote-Extra-', 'X-Extra-'] } },
+      upstream: { ...c.upstream, identityHeaders: { user: ['X-Remote-User', 'X-Auth-User'], group: ['X-Remote-Group'], uid: ['X-Remote-Uid'], extraPrefix: ['X-Remote-Extra-', 'X-Extra-'] } },
     }),
   });
   await untilReady(stack.proxy);
@@ -53,7 +53,7 @@ t.test('underscore spellings never reach the upstream', async (t) => {
   t.match(seen!.user, { username: 'mallory@example.com', uid: 'mallory', groups: ['oidc:guests'] }, "the identity is the token's");
 
   const lines: [string, string][] = [];
-  for (let i = 0; i < seen!.rawHeaders.length; i += 2) lines.push([seen!.rawHeaders[i]!, seen!.rawHeaders[i + 1]!]);
+  for (let i = 0; i < seen!.rawHeaders.length; i += 2) lines.push([seen!.rawHeaders[i], seen!.rawHeaders[i + 1]]);
   const protectedLines = lines.filter(([name]) => isProtected(name)).map(([name, value]) => `${name}: ${value}`);
   t.same(
     protectedLines.sort(),

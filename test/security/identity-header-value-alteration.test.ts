@@ -100,7 +100,7 @@ const REVIEW_BODY = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kin
 /** A proxy whose groups claim has no prefix, so a claim can put whitespace at a group's start. */
 const unprefixedGroups = (c: ConfigInput): ConfigInput => {
   const [jwt, ...rest] = c.authentication!.jwt!;
-  return { ...c, authentication: { ...c.authentication, jwt: [{ ...jwt!, claimMappings: { ...jwt!.claimMappings, groups: { claim: 'groups', prefix: '' } } }, ...rest] } };
+  return { ...c, authentication: { ...c.authentication, jwt: [{ ...jwt, claimMappings: { ...jwt.claimMappings, groups: { claim: 'groups', prefix: '' } } }, ...rest] } };
 };
 
 interface Target {
@@ -137,7 +137,7 @@ const claimsWith = (kind: Kind, value: string) => (kind === 'group' ? { groups: 
 
 async function playCases(t: Test, target: Target): Promise<void> {
   const { stack } = target;
-  const rules = stack.config.authentication.jwt[0]!;
+  const rules = stack.config.authentication.jwt[0];
   const frontProxy = new Agent({
     connect: {
       ca: await readFile(target.caFile, 'utf8'),
@@ -196,7 +196,7 @@ async function playCases(t: Test, target: Target): Promise<void> {
 
 t.test("the dev upstream reads header values as Go's net/textproto does", async (t) => {
   // Called directly, not through Node's HTTP parser (which trims the same way), so the imitation stands on its own.
-  const raw = (value: string) => headerLines(['X-Remote-User', Buffer.from(value, 'utf8').toString('latin1')])[0]![1];
+  const raw = (value: string) => headerLines(['X-Remote-User', Buffer.from(value, 'utf8').toString('latin1')])[0][1];
   t.equal(raw(' \tadmin@example.com\t '), 'admin@example.com', 'spaces and tabs trimmed at both ends');
   t.equal(raw('a\t b'), 'a\t b', 'kept inside');
   t.equal(raw('\u00a0a\u0085'), '\u00a0a\u0085', 'non-ASCII spaces are not trimmed');

@@ -71,7 +71,7 @@ async function startLimitedStack(t: Parameters<typeof startStack>[0], http2: boo
   const stack = await startStack(t, {
     configure: (c) => ({
       ...c,
-      listen: { ...c.listen!, http2, handshakeTimeout: `${HANDSHAKE_TIMEOUT_MS}ms`, headerTimeout: `${HEADER_TIMEOUT_MS}ms`, bodyTimeout: '2s', keepAliveTimeout: `${KEEP_ALIVE_TIMEOUT_MS}ms` },
+      listen: { ...c.listen, http2, handshakeTimeout: `${HANDSHAKE_TIMEOUT_MS}ms`, headerTimeout: `${HEADER_TIMEOUT_MS}ms`, bodyTimeout: '2s', keepAliveTimeout: `${KEEP_ALIVE_TIMEOUT_MS}ms` },
     }),
   });
   await untilReady(stack.proxy);

@@ -59,7 +59,7 @@ async function startPlantingUpstream(t: { teardown(fn: () => unknown): void }): 
   const pki = await devPki();
   const server = createServer({ cert: await readFile(pki.upstreamCert), key: await readFile(pki.upstreamKey) }, (_req, res) => {
     // Interleaved, so a filter that keeps order is visible.
-    res.writeHead(200, ['Content-Type', 'text/plain', ...[PLANTED[0], KEPT[0], PLANTED[1], KEPT[1], PLANTED[2], KEPT[2], PLANTED[3], KEPT[3]].flatMap((c) => ['Set-Cookie', c!])]);
+    res.writeHead(200, ['Content-Type', 'text/plain', ...[PLANTED[0], KEPT[0], PLANTED[1], KEPT[1], PLANTED[2], KEPT[2], PLANTED[3], KEPT[3]].flatMap((c) => ['Set-Cookie', c])]);
     res.end('hello');
   });
   return `https://127.0.0.1:${await serve(t, server)}`;
@@ -81,16 +81,16 @@ t.test('forward() relays every Set-Cookie but those of cookies the proxy owns', 
 });
 
 t.test('the filter the tunnel shares: a 101 keeps its switch, loses planted cookies; other heads lose hop-by-hop lines', async (t) => {
-  const head = ['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Accept', 'abc=', 'Set-Cookie', PLANTED[0]!, 'Set-Cookie', KEPT[0]!];
+  const head = ['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Accept', 'abc=', 'Set-Cookie', PLANTED[0], 'Set-Cookie', KEPT[0]];
   t.same(clientResponseHeaders(101, head, ownsCookie), ['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Accept', 'abc=', 'Set-Cookie', KEPT[0]]);
   const refusal = ['Content-Type', 'application/json', 'Connection', 'keep-alive, X-Hop', 'Keep-Alive', 'timeout=5', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Proxy-Foo', 'x', ...PLANTED.flatMap((c) => ['set-cookie', c])];
   t.same(clientResponseHeaders(403, refusal, ownsCookie), ['Content-Type', 'application/json']);
-  t.same(clientResponseHeaders(200, ['Set-Cookie', PLANTED[0]!], () => false), ['Set-Cookie', PLANTED[0]], 'without browser login no cookie is ours');
+  t.same(clientResponseHeaders(200, ['Set-Cookie', PLANTED[0]], () => false), ['Set-Cookie', PLANTED[0]], 'without browser login no cookie is ours');
 });
 
 t.test("the upstream's Set-Cookie for the proxy's own cookies never reaches the browser", async (t) => {
   const upstreamURL = await startPlantingUpstream(t);
-  const stack = await startStack(t, { login: { dir: t.testdir() }, configure: (c) => ({ ...c, upstream: { ...c.upstream!, url: upstreamURL } }) });
+  const stack = await startStack(t, { login: { dir: t.testdir() }, configure: (c) => ({ ...c, upstream: { ...c.upstream, url: upstreamURL } }) });
   await untilReady(stack.proxy);
   t.equal(stack.config.authentication.session!.cookie.name, SESSION, 'the session cookie has its default name');
   const authorization = `Bearer ${await stack.mint()}`;

@@ -61,7 +61,7 @@ t.test('serving certificate rotation', async (t) => {
 
   stack.upstream.emitPodEvent('default', 'ADDED');
   const [chunk] = (await once(watch.body, 'data')) as [Buffer];
-  t.match(JSON.parse(chunk.toString().split('\n')[0]!), { type: 'ADDED' }, 'the open watch still streams');
+  t.match(JSON.parse(chunk.toString().split('\n')[0]), { type: 'ADDED' }, 'the open watch still streams');
   watch.body.destroy();
 });
 
@@ -73,7 +73,7 @@ t.test('upstream client certificate rotation', async (t) => {
   const certFile = join(dir, 'client.crt');
   const keyFile = join(dir, 'client.key');
   const stack = await startStack(t, {
-    configure: (c) => ({ ...c, upstream: { ...c.upstream!, clientCertFile: certFile, clientKeyFile: keyFile } }),
+    configure: (c) => ({ ...c, upstream: { ...c.upstream, clientCertFile: certFile, clientKeyFile: keyFile } }),
     beforeProxy: async (pki) => {
       await copyFile(pki.frontProxyClientCert, certFile);
       await copyFile(pki.frontProxyClientKey, keyFile);
