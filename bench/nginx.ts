@@ -62,6 +62,7 @@ export function prepareNginx(setup: NginxSetup): { command: string; args: string
 /** `proxy_set_header` lines for the identity headers, each value quoted (and refused where nginx would read it otherwise). */
 function identityLines(headers: readonly string[]): string {
   const quote = (value: string) => {
+    // eslint-disable-next-line no-control-regex -- control bytes are what it refuses: nginx's quoted string cannot carry them
     if (/["\\$\x00-\x1f\x7f]/.test(value)) throw new Error(`nginx: header value not supported here: ${JSON.stringify(value)}`);
     return `"${value}"`;
   };

@@ -99,7 +99,7 @@ server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
   socket.write(
     'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
       `${typeof version === 'string' ? `X-Stream-Protocol-Version: ${version.split(',')[0].trim()}\r\n` : ''}` +
-      `Audit-ID: ${req.headers['audit-id'] ?? '-'}\r\n\r\n`,
+      `Audit-ID: ${String(req.headers['audit-id'] ?? '-')}\r\n\r\n`,
   );
   const bytes = /[?&]bytes=(\d+)/.exec(url);
   if (!bytes) {

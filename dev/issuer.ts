@@ -114,6 +114,7 @@ function loadProvider(): Promise<ProviderModule> {
   providerModule ??= (async () => {
     const { warn, info } = console;
     const notOurs = (write: typeof console.warn) => (...args: unknown[]) => {
+      // eslint-disable-next-line no-control-regex -- ESC starts the colour code oidc-provider may put before its warning
       if (!/^(\x1b\[[\d;]*m)?oidc-provider (WARNING|NOTICE):/.test(String(args[0]))) write(...args);
     };
     console.warn = notOurs(warn);

@@ -60,10 +60,11 @@ const isHttp2 = (req: ClientRequest) => 'stream' in req;
 const wantsPage = (req: ClientRequest) =>
   (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html');
 
+/** Plain functions, not methods: the server registers them as its listeners. */
 export interface Pipeline {
-  onRequest(req: ClientRequest, res: ClientResponse): void;
+  readonly onRequest: (req: ClientRequest, res: ClientResponse) => void;
   /** Upgrades exist only in HTTP/1.1. */
-  onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {

@@ -43,7 +43,6 @@ export async function closed(job: ClosedJob): Promise<ThroughputResult> {
   let errors = 0;
   let non2xx = 0;
   let firstError: string | undefined;
-  let measureStart = 0;
   let running = job.connections;
 
   let finished!: () => void;
@@ -80,7 +79,7 @@ export async function closed(job: ClosedJob): Promise<ThroughputResult> {
   errors = 0;
   non2xx = 0;
   firstError = undefined;
-  measureStart = performance.now();
+  const measureStart = performance.now();
   phase = 'measure';
   await sleep(job.durationMs);
   // Only requests started and answered inside the window count.

@@ -56,7 +56,7 @@ export class Watch {
     this.#events = new EventLines(onEvent);
     this.socket = rawRequest(target, requestHead(target, path, []));
     this.socket.on('data', (data: Buffer) => this.#read(data.toString('latin1')));
-    this.socket.on('error', (err) => this.#fail(err.message));
+    this.socket.on('error', (err: Error) => this.#fail(err.message));
     this.socket.on('close', () => this.#fail('closed before the response head'));
   }
 

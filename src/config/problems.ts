@@ -22,6 +22,7 @@ export function describeValue(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- only scalars are left (null, lists, mappings returned above)
   return String(value);
 }
 

@@ -31,8 +31,8 @@ export interface Login {
    * cookie): an upstream must not set them, nor see them.
    */
   ownsCookie(name: string): boolean;
-  /** True for the login routes' own paths. */
-  isLoginPath(path: string): boolean;
+  /** True for the login routes' own paths (a plain function: the pipeline is handed it). */
+  readonly isLoginPath: (path: string) => boolean;
   notReady(): string[];
   close(): Promise<void>;
 }

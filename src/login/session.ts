@@ -45,6 +45,7 @@ export function createSessionMiddleware(config: SessionConfig, backend: SessionB
 /** Runs the middleware as a promise: the session (possibly new and empty) is on req afterwards. */
 export function loadSession(middleware: SessionMiddleware, req: ClientRequest, res: ClientResponse): Promise<SessionRequest> {
   if (!('_implicitHeader' in res)) withImplicitHeader(res);
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- express-session's error, passed on as it came
   return new Promise((resolve, reject) => middleware(req, res, (err) => (err ? reject(err) : resolve(req))));
 }
 

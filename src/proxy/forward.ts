@@ -106,7 +106,7 @@ function headerLines(headers: IncomingHttpHeaders): string[] {
 
 /** Flat lines as the object writeHead takes over both HTTP/1.1 and HTTP/2, a repeated name as an array. */
 function headerObject(lines: readonly string[]): OutgoingHttpHeaders {
-  const headers: Record<string, string | string[]> = Object.create(null);
+  const headers = Object.create(null) as Record<string, string | string[]>;
   for (let i = 0; i < lines.length; i += 2) {
     const name = lines[i];
     const seen = headers[name];

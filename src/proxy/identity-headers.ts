@@ -36,6 +36,7 @@ export function encodeExtraKey(key: string): string {
  * reader.go): spaces and tabs at either end are trimmed away, and any other
  * control byte or DEL makes the request a 400. A tab inside is delivered.
  */
+// eslint-disable-next-line no-control-regex -- the control bytes Go refuses are what this matches
 const ALTERED_BY_GO = /^[ \t]|[ \t]$|[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /** A lone surrogate has no UTF-8 form: Buffer.from would write U+FFFD, another string. */
@@ -48,6 +49,7 @@ const arrivesIntact = (value: string): boolean => !ALTERED_BY_GO.test(value) && 
  * header strings as latin1, so hand them the UTF-8 bytes one char per byte.
  */
 const asHeaderBytes = (value: string): string =>
+  // eslint-disable-next-line no-control-regex -- the whole ASCII range, NUL included
   /^[\x00-\x7f]*$/.test(value) ? value : Buffer.from(value, 'utf8').toString('latin1');
 
 export type IdentityHeaderLines = { ok: true; lines: string[] } | { ok: false; field: string };

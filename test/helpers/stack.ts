@@ -140,7 +140,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
     audit: { path: '-', format: 'combined' },
   };
   await options.beforeProxy?.(pki);
-  const config = await parseConfig(options.configure ? options.configure(base) : base, process.cwd());
+  const config = parseConfig(options.configure ? options.configure(base) : base, process.cwd());
   const proxy = await startProxy(config, options.logger ?? silentLogger);
   t.teardown(() => proxy.close());
   const client = new Agent({ connect: { ca: servingCA } });

@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import t from 'tap';
 import { createRedisBackend } from '../../src/login/store/redis.js';
-import type { SessionBackend } from '../../src/login/store/types.js';
 import { silentLogger, type Logger } from '../../src/observe/logger.js';
 import { startRedis } from '../helpers/redis.js';
 import { newId, ops, sessionBackendSuite, sessionOf } from './store-suite.js';
@@ -83,10 +82,9 @@ t.test('outage: fail fast while Redis is down, heal when it is back, never crash
   await fast('destroyByIdp', () => backend.destroyByIdp({ sub: 'x' }));
 
   // A replica starting during the outage starts, unhealthy, instead of failing or hanging.
-  let late: SessionBackend | undefined;
   const startedLate = Date.now();
-  late = await make('kfp-late:');
-  t.teardown(() => late?.close());
+  const late = await make('kfp-late:');
+  t.teardown(() => late.close());
   t.notOk(late.healthy(), `a backend made during the outage is unhealthy (returned in ${Date.now() - startedLate} ms)`);
 
   await sleep(1_500); // several reconnect attempts

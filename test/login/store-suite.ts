@@ -38,7 +38,7 @@ export function ops(store: Store) {
     get: (id: string) => new Promise<SessionData | null | undefined>((res, rej) => store.get(id, cb(res, rej))),
     set: (id: string, s: SessionData) => new Promise<void>((res, rej) => store.set(id, s, cb(res, rej))),
     destroy: (id: string) => new Promise<void>((res, rej) => store.destroy(id, cb(res, rej))),
-    touch: (id: string, s: SessionData) => new Promise<void>((res, rej) => store.touch!(id, s, cb(res, rej) as () => void)),
+    touch: (id: string, s: SessionData) => new Promise<void>((res, rej) => store.touch!(id, s, cb(res, rej))),
     length: () => new Promise<number>((res, rej) => store.length!(cb(res, rej))),
     clear: () => new Promise<void>((res, rej) => store.clear!(cb(res, rej))),
   };

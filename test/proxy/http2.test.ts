@@ -251,7 +251,7 @@ t.test("streams over listen.http2MaxConcurrentStreams are refused; the client's 
     const watch = greedy.request({ ':path': `/api/v1/namespaces/greedy${i}/pods?watch=true`, ...auth }, { endStream: true });
     watch.on('error', () => {});
     return new Promise<string>((resolve) => {
-      watch.once('response', (h: IncomingHttpHeaders) => resolve(`status ${h[':status']}`));
+      watch.once('response', (h: IncomingHttpHeaders) => resolve(`status ${String(h[':status'])}`));
       watch.once('close', () => resolve(`reset ${watch.rstCode}`));
     });
   });

@@ -29,13 +29,14 @@ export interface RedisConnectionOptions {
   pingIntervalMs: number;
 }
 
+/** Its functions are plain functions, not methods: the stores take them apart. */
 export interface RedisConnection {
   readonly client: RedisClient;
   /** Runs one client call under the reply deadline; a miss rejects with {@link RedisDeadlineError}. */
-  call<T>(command: () => Promise<T>): Promise<T>;
+  readonly call: <T>(command: () => Promise<T>) => Promise<T>;
   /** Connected, and not known to be stuck. */
-  healthy(): boolean;
-  close(): Promise<void>;
+  readonly healthy: () => boolean;
+  readonly close: () => Promise<void>;
 }
 
 /** The error of a command that got no reply in time. */

@@ -7,8 +7,8 @@ import { RedisStore } from 'connect-redis';
 import type { SessionData } from 'express-session';
 import type { RedisConnection } from './redis-client.js';
 
-/** connect-redis's own callback type; `any` because express-session's callbacks differ per method. */
-type Callback = (err?: unknown, data?: any) => any;
+/** connect-redis's own callback type (it does not export it); loose because express-session's callbacks differ per method. */
+type Callback = NonNullable<Parameters<RedisStore['get']>[1]>;
 
 export class DeadlineRedisStore extends RedisStore {
   readonly #call: RedisConnection['call'];
