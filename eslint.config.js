@@ -1,29 +1,24 @@
-// The team's lint rules: typescript-eslint's type-aware recommended set on src/, dev/,
-// bench/ and test/ (one program, tsconfig.test.json, which includes all four). The rules
-// that catch what has bitten proxies before stay on everywhere: floating promises (crash
-// or hang a request path), misused promises in callbacks, unbound methods.
-// Off or eased, for this codebase:
-// - require-await: every hit was an `async` function with no await that implements a
-//   Promise-returning interface (store close(), oidc-provider adapter, tap subtests), where
-//   `async` is what turns a throw into a rejection; a forgotten await is no-floating-promises'.
-// - prefer-promise-reject-errors: passing on the error a callback handed us (typed any or
-//   unknown by express-session) is allowed; rejecting with a literal non-Error is not.
+// typescript-eslint's type-aware recommended rules on src/, dev/, bench/ and test/ (one
+// program: tsconfig.test.json). On everywhere, for what has bitten proxies: floating and
+// misused promises (a crashed or hung request path), unbound methods. Eased for this code:
+// - require-await off: every hit was an `async` implementation of a Promise-returning
+//   interface (close(), adapters, tap subtests), where async makes a throw a rejection;
+//   a forgotten await is no-floating-promises' job.
+// - prefer-promise-reject-errors: passing on a callback's own error (any/unknown) is fine.
 // - no-unused-vars: `const { a: _a, ...rest } = o` is how we omit a key.
-// Test files only: tap awaits the promise `t.test()` returns (its type PromiseWithSubtest
-// is listed as known-safe rather than the rule turned off), and tests read JSON bodies as
-// `any`, so no-explicit-any and the no-unsafe-* rules are off there.
+// Tests only: tap awaits what `t.test()` returns, so its PromiseWithSubtest type is
+// known-safe (the rule stays on); tests read JSON bodies as `any`, so the any rules are off.
 import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
-  {
-    ignores: [
-      'dist/**', 'dist-dev/**', 'bench/out/**', 'coverage/**', '.tap/**',
-      'node_modules/**', '.cache/**', '.dev/**', 'certs/**',
-    ],
-  },
+export default defineConfig(
+  globalIgnores([
+    'dist/**', 'dist-dev/**', 'bench/out/**', 'coverage/**', '.tap/**',
+    'node_modules/**', '.cache/**', '.dev/**', 'certs/**',
+  ]),
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
