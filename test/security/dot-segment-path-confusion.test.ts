@@ -26,21 +26,10 @@ import { browserLogin, launchBrowser, newContext, SESSION_COOKIE } from '../help
 import { FORBIDDEN_BEFORE_UPSTREAM, observe } from '../helpers/observe.js';
 import { sendUpgrade, websocketLines } from '../helpers/raw-upgrade.js';
 import { startStack, untilReady } from '../helpers/stack.js';
+import { CONFIGMAPS, USER, WORKLOAD_PAGE } from '../helpers/workload-page.js';
 import { rawRequest } from '../kube/helpers/raw-http.js';
 import { startKube } from '../kube/helpers/kube-stack.js';
 
-const USER = 'demo@example.com';
-const CONFIGMAPS = '/api/v1/namespaces/default/configmaps';
-
-/** The workload's page: its script plants a ConfigMap with whatever credentials the browser attaches. */
-const WORKLOAD_PAGE = `<!doctype html><title>a workload</title><script>
-  window.outcome = fetch(${JSON.stringify(CONFIGMAPS)}, {
-    method: 'POST',
-    credentials: 'include',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'planted' }, data: { by: 'a pod' } }),
-  }).then((r) => 'status ' + r.status, (e) => 'failed ' + e);
-</script>`;
 
 /**
  * Proxy subresources with a `..` after `proxy`, each of which kube-apiserver v1.37.2 routes
