@@ -42,7 +42,7 @@ export const filePath = z.string().min(1, 'must not be empty').meta({ typeName: 
 /**
  * Headers the proxy sets or strips itself; an identity header by one of these
  * names would fight that. Compared with `_` read as `-`, as the proxy compares
- * client headers (proxy/request-headers.ts foldName).
+ * client headers (proxy/header-names.ts foldName).
  */
 const RESERVED_HEADERS =
   /^(authorization|cookie|host|connection|keep-alive|te|trailer|transfer-encoding|upgrade|content-length|content-type|expect|audit-id|forwarded|x-real-ip|x-forwarded|x-forwarded-.*|proxy-.*|impersonate-.*|sec-websocket-.*)$/i;

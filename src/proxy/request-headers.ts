@@ -4,11 +4,10 @@
  */
 import type { Identity } from '../request/identity.js';
 import type { IdentityHeadersConfig } from '../config/schema.js';
+import { BEARER_PROTOCOL_PREFIX } from '../authn/websocket-protocol.js';
 import { foldName } from './header-names.js';
-import { connectionListed as connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { connectionListed, isHopByHop } from './hop-by-hop.js';
 import { identityHeaderLines } from './identity-headers.js';
-
-export { foldName };
 
 /** Headers the proxy replaces with its own: undici sets Host; Audit-ID is our request id. */
 const REPLACED = new Set(['host', 'authorization', 'audit-id']);
@@ -58,9 +57,6 @@ const FORWARDING_PREFIX = 'x-forwarded-';
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
 const IMPERSONATE_PREFIX = 'impersonate-';
-
-/** The subprotocol entry a browser's WebSocket carries its bearer token in (src/authn/websocket-protocol.ts). */
-const BEARER_SUBPROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 
 /** Precomputed from config once: which names are identity headers, which cookies are ours. */
 export interface HeaderRules {
@@ -147,14 +143,14 @@ export function upstreamHeaders(
   facts: ForwardedFacts,
   rules: HeaderRules,
 ): UpstreamHeaders {
-  const connectionListed = connectionTokens(rawHeaders);
+  const listed = connectionListed(rawHeaders);
   const out: string[] = [];
   const cookies: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
     const value = rawHeaders[i + 1];
     const folded = foldName(name);
-    if (name.startsWith(':') || isHopByHop(folded, connectionListed) || folded === MET_BY_THE_PROXY) continue;
+    if (name.startsWith(':') || isHopByHop(folded, listed) || folded === MET_BY_THE_PROXY) continue;
     if (REPLACED.has(folded) || FORWARDING.has(folded) || folded.startsWith(FORWARDING_PREFIX) || METHOD_OVERRIDES.has(folded)) continue;
     if (rules.identityNames.has(folded) || rules.extraPrefixes.some((p) => folded.startsWith(p))) continue;
     if (folded.startsWith(IMPERSONATE_PREFIX) && (!rules.allowImpersonation || name.includes('_'))) continue;
@@ -205,6 +201,6 @@ function withoutBearerSubprotocol(header: string): string {
   return header
     .split(',')
     .map((entry) => entry.trim())
-    .filter((entry) => entry !== '' && !entry.toLowerCase().startsWith(BEARER_SUBPROTOCOL_PREFIX))
+    .filter((entry) => entry !== '' && !entry.toLowerCase().startsWith(BEARER_PROTOCOL_PREFIX))
     .join(', ');
 }
