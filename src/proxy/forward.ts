@@ -10,7 +10,7 @@ import type { Dispatcher } from 'undici';
 import { hasBody, type ClientRequest, type ClientResponse } from '../request/client.js';
 import type { RequestContext } from '../request/context.js';
 import type { ProxyErrorCode } from '../request/errors.js';
-import { clientResponseHeaders } from './response-headers.js';
+import { responseHeaderFilter } from './response-headers.js';
 import { upstreamErrorCode } from './upstream-errors.js';
 
 export interface ForwardOptions {
@@ -20,7 +20,7 @@ export interface ForwardOptions {
    * Whether a cookie name is one of the proxy's own (`HeaderRules.ownsCookie`):
    * a Set-Cookie for it never reaches the client.
    */
-  readonly ownsCookie?: (name: string) => boolean;
+  readonly ownsCookie: (name: string) => boolean;
   /** Called when the upstream cannot be reached or fails before the response head. */
   readonly onError: (code: ProxyErrorCode, err: Error) => void;
 }
@@ -34,7 +34,6 @@ export function forward(
   options: ForwardOptions,
 ): void {
   const streaming = ctx.kind !== 'short';
-  const ownsCookie = options.ownsCookie ?? (() => false);
   const body: Writable = res;
   let controller: Dispatcher.DispatchController | undefined;
   let clientGone = false;
@@ -56,7 +55,7 @@ export function forward(
       ctx.upstreamStatus = statusCode;
       ctx.status = statusCode;
       // The reason phrase is not relayed: HTTP/2 has none, and HTTP/1.1 clients ignore it.
-      res.writeHead(statusCode, headerObject(clientResponseHeaders(statusCode, headerLines(upstreamHeaders), ownsCookie)));
+      res.writeHead(statusCode, responseHeaders(statusCode, upstreamHeaders, options.ownsCookie));
       // A watch's client must see the head before the first event, which may be minutes away.
       // (HTTP/2 sends the head at writeHead already.)
       if (streaming && 'flushHeaders' in res) res.flushHeaders();
@@ -95,22 +94,19 @@ export function forward(
   );
 }
 
-/** undici's parsed headers as flat lines, one per value (Set-Cookie comes as an array). */
-function headerLines(headers: IncomingHttpHeaders): string[] {
-  const lines: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) lines.push(name, one);
+/** undici's parsed head, less what the client may not see (response-headers.ts), in the same shape. */
+function responseHeaders(status: number, upstream: IncomingHttpHeaders, ownsCookie: (name: string) => boolean): OutgoingHttpHeaders {
+  const keep = responseHeaderFilter(status, upstream.connection, ownsCookie);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined) continue;
+    if (!Array.isArray(value)) {
+      if (keep(name, value)) out[name] = value;
+      continue;
+    }
+    // Set-Cookie comes as an array, one cookie each.
+    const kept = value.filter((one) => keep(name, one));
+    if (kept.length) out[name] = kept;
   }
-  return lines;
-}
-
-/** Flat lines as the object writeHead takes over both HTTP/1.1 and HTTP/2, a repeated name as an array. */
-function headerObject(lines: readonly string[]): OutgoingHttpHeaders {
-  const headers = Object.create(null) as Record<string, string | string[]>;
-  for (let i = 0; i < lines.length; i += 2) {
-    const name = lines[i];
-    const seen = headers[name];
-    headers[name] = seen === undefined ? lines[i + 1] : [seen, lines[i + 1]].flat();
-  }
-  return headers;
+  return out;
 }

@@ -15,10 +15,21 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-aliv
 
 /** The names listed in every Connection line, folded (lower case, `_` as `-`). */
 export function connectionListed(rawHeaders: readonly string[]): Set<string> {
+  return namesListed(connectionValues(rawHeaders));
+}
+
+/** The value of every Connection line among raw header lines. */
+export function connectionValues(rawHeaders: readonly string[]): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) if (foldName(rawHeaders[i]) === 'connection') values.push(rawHeaders[i + 1]);
+  return values;
+}
+
+/** The names Connection values list, folded. */
+export function namesListed(connection: readonly string[]): Set<string> {
   const names = new Set<string>();
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (foldName(rawHeaders[i]) !== 'connection') continue;
-    for (const token of rawHeaders[i + 1].split(',')) {
+  for (const value of connection) {
+    for (const token of value.split(',')) {
       const name = foldName(token.trim());
       if (name) names.add(name);
     }

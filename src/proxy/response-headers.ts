@@ -6,7 +6,8 @@
  * person's session with one the application chose. Shared by forward.ts and
  * the upgrade tunnel (on a 101 or a refusal).
  */
-import { connectionListed, isHopByHop } from './hop-by-hop.js';
+import { foldName } from './header-names.js';
+import { connectionValues, isHopByHop, namesListed } from './hop-by-hop.js';
 
 /** On a 101 these are the switch itself, which the client must see. */
 const SWITCH = new Set(['connection', 'upgrade']);
@@ -24,17 +25,32 @@ const SWITCH = new Set(['connection', 'upgrade']);
  * // → ['Set-Cookie', 'app=1']
  */
 export function clientResponseHeaders(status: number, rawHeaders: readonly string[], ownsCookie: (name: string) => boolean): string[] {
-  const listed = connectionListed(rawHeaders);
+  const keep = responseHeaderFilter(status, connectionValues(rawHeaders), ownsCookie);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i];
-    const value = rawHeaders[i + 1];
-    const lower = name.toLowerCase();
-    if (!(status === 101 && SWITCH.has(lower)) && isHopByHop(lower, listed)) continue;
-    if (lower === 'set-cookie' && ownsCookie(cookieNameSentBack(value))) continue;
-    out.push(name, value);
+    if (keep(rawHeaders[i].toLowerCase(), rawHeaders[i + 1])) out.push(rawHeaders[i], rawHeaders[i + 1]);
   }
   return out;
+}
+
+/**
+ * The same rule one line at a time, for callers that hold the head in another
+ * shape (forward.ts gets undici's parsed object and must not rebuild it).
+ *
+ * @param connection - the response's Connection value(s), which name more hop-by-hop headers
+ * @returns whether the client may see a line, given its lower-cased name and its value
+ */
+export function responseHeaderFilter(
+  status: number,
+  connection: string | readonly string[] | undefined,
+  ownsCookie: (name: string) => boolean,
+): (lowerName: string, value: string) => boolean {
+  const listed = namesListed([connection ?? []].flat());
+  return (lowerName, value) => {
+    // Connection names are read folded (hop-by-hop.ts), so the name is compared folded too.
+    if (!(status === 101 && SWITCH.has(lowerName)) && isHopByHop(foldName(lowerName), listed)) return false;
+    return !(lowerName === 'set-cookie' && ownsCookie(cookieNameSentBack(value)));
+  };
 }
 
 /**

@@ -18,3 +18,7 @@ t.test('a 101 keeps the switch itself', async (t) => {
     'Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Accept', 'x',
   ]);
 });
+
+t.test('a name the response Connection lists is dropped however its dashes are spelt', async (t) => {
+  t.same(clientResponseHeaders(200, ['Connection', 'X_Hop', 'x-hop', '1', 'X_Hop', '2', 'X-App', '3'], none), ['X-App', '3']);
+});
