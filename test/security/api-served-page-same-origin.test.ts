@@ -11,11 +11,9 @@
 // Forbidden) and never reaches the upstream. A bearer token still works there.
 import t from 'tap';
 import { rawRequest } from '../kube/helpers/raw-http.js';
-import { browserLogin, launchBrowser, newContext } from '../helpers/browser.js';
 import { FORBIDDEN_BEFORE_UPSTREAM, observe } from '../helpers/observe.js';
 import { sendUpgrade, websocketLines } from '../helpers/raw-upgrade.js';
-import { startStack, untilReady } from '../helpers/stack.js';
-import { USER, WORKLOAD_PAGE } from '../helpers/workload-page.js';
+import { signedInVictim, USER } from '../helpers/workload-page.js';
 
 
 /**
@@ -44,16 +42,7 @@ const SPELLINGS = [
 ];
 
 t.test('pages the API serves on the proxy origin', async (t) => {
-  const stack = await startStack(t, { login: { dir: t.testdir() } });
-  await untilReady(stack.proxy);
-  stack.upstream.serveProxiedPage(WORKLOAD_PAGE);
-  const proxy = stack.proxy.url;
-  const own = new URL(proxy).origin;
-  const browser = await launchBrowser(t);
-  const context = await newContext(browser, t);
-  const value = await browserLogin(context, proxy);
-  // The cookie's name is the proxy's business: take it from the browser.
-  const session = [`Cookie: ${(await context.cookies()).find((c) => c.value === value)?.name}=${value}`];
+  const { stack, proxy, own, context, session } = await signedInVictim(t);
 
   const control = await rawRequest(proxy, stack.servingCA, 'GET', '/debug/headers', session);
   t.equal(control.status, 200, 'control: the session cookie works elsewhere');

@@ -26,7 +26,7 @@ import { browserLogin, launchBrowser, newContext, SESSION_COOKIE } from '../help
 import { FORBIDDEN_BEFORE_UPSTREAM, observe } from '../helpers/observe.js';
 import { sendUpgrade, websocketLines } from '../helpers/raw-upgrade.js';
 import { startStack, untilReady } from '../helpers/stack.js';
-import { CONFIGMAPS, USER, WORKLOAD_PAGE } from '../helpers/workload-page.js';
+import { CONFIGMAPS, signedInVictim, USER } from '../helpers/workload-page.js';
 import { rawRequest } from '../kube/helpers/raw-http.js';
 import { startKube } from '../kube/helpers/kube-stack.js';
 
@@ -54,14 +54,7 @@ const SPELLINGS = [
 const LINK = '/api/v1/namespaces/default/pods/web/proxy/..%2F';
 
 t.test('against the dev upstream, which serves a workload page on every proxy subresource', async (t) => {
-  const stack = await startStack(t, { login: { dir: t.testdir() } });
-  await untilReady(stack.proxy);
-  stack.upstream.serveProxiedPage(WORKLOAD_PAGE);
-  const proxy = stack.proxy.url;
-  const own = new URL(proxy).origin;
-  const browser = await launchBrowser(t);
-  const context = await newContext(browser, t);
-  const session = [`Cookie: ${SESSION_COOKIE}=${await browserLogin(context, proxy)}`];
+  const { stack, proxy, own, context, session } = await signedInVictim(t);
 
   t.test("the victim opens a link to the workload's page", async (t) => {
     const page = await context.newPage();
