@@ -1,0 +1,403 @@
+/**
+ * HTTP/2 to the upstream (`upstream.http2: auto`): requests and watches as
+ * streams of a few shared TLS connections, on node:http2 directly.
+ *
+ * Not undici's `allowH2` (7.30): a GOAWAY destroys every stream of the
+ * connection (watches included; fixed in undici 8, which needs Node 22), a
+ * request with a streamed body waits until every other stream of its
+ * connection has finished (a `kubectl apply` behind a watch never starts),
+ * and streams beyond the upstream's SETTINGS_MAX_CONCURRENT_STREAMS queue
+ * inside nghttp2 behind open watches. Here:
+ *
+ * - h2 only when ALPN picked it. The first connection that comes back
+ *   without h2 is closed before anything is written on it, and from then on
+ *   every request, the ones waiting included, goes to the HTTP/1.1 pool
+ *   (`fallback`): nothing is ever pipelined or queued behind a watch.
+ * - A stream is opened only on a connection below the upstream's stream
+ *   limit; when all are full, another connection is opened (up to
+ *   `maxConnections`, after which requests wait for a stream to close).
+ * - GOAWAY: the connection takes no new streams; Node lets the streams it
+ *   covers finish; a bodiless request the upstream refused unprocessed
+ *   (REFUSED_STREAM) is sent again on another connection.
+ * - Flow control per stream: a paused handler pauses its stream only, whose
+ *   window then closes; Node acknowledges the connection window as data
+ *   arrives, so the other streams keep flowing.
+ *
+ * Handlers of undici's older callback API (its `request()`, which the
+ * SubjectAccessReview uses) and upgrades go to the HTTP/1.1 pool.
+ */
+import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Settings } from 'node:http2';
+import { pipeline, type Readable } from 'node:stream';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { Dispatcher, errors } from 'undici';
+
+export interface Http2UpstreamOptions {
+  /** Where to connect, and the TLS settings (the proxy's context, server name); ALPN is set here. */
+  readonly tls: ConnectionOptions & { host: string; port: number };
+  /** The HTTP/1.1 pool for the same upstream: the fallback, and the way for upgrades and callback handlers. */
+  readonly fallback: Dispatcher;
+  /** Most HTTP/2 connections at once (upstream.connections); unset: no limit. */
+  readonly maxConnections?: number;
+  /** Called once, when a connection comes back without h2 and the fallback takes over. */
+  readonly onHttp1?: (alpn: string | false) => void;
+  /** Connections opened, GOAWAYs, requests sent again: for the debug log. */
+  readonly debug?: (fields: Record<string, unknown>, message: string) => void;
+  /** A connection without streams is closed after this long. */
+  readonly idleTimeout?: number;
+  /** A connection with streams is PINGed this often, and closed when no answer comes within `pingTimeout`. */
+  readonly pingInterval?: number;
+  readonly pingTimeout?: number;
+  readonly connectTimeout?: number;
+}
+
+/** Header fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is allowed only as "trailers". */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+interface Connection {
+  readonly session: ClientHttp2Session;
+  streams: number;
+  maxStreams: number;
+  /** GOAWAY received (or closing): no new streams. */
+  draining: boolean;
+  idle?: NodeJS.Timeout;
+}
+
+interface Waiting {
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly handler: Dispatcher.DispatchHandler;
+  /** Sent once already and refused unprocessed (GOAWAY, REFUSED_STREAM). */
+  readonly retry: boolean;
+}
+
+export class Http2Upstream extends Dispatcher {
+  readonly #options: Http2UpstreamOptions;
+  readonly #authority: string;
+  readonly #connections = new Set<Connection>();
+  readonly #waiting: Waiting[] = [];
+  #connecting = false;
+  /** The upstream answered ALPN without h2: everything goes to the fallback. */
+  #http1 = false;
+  #closing = false;
+  #closed: (() => void) | undefined;
+  #ping: NodeJS.Timeout | undefined;
+
+  constructor(options: Http2UpstreamOptions) {
+    super();
+    this.#options = options;
+    const { host, port } = options.tls;
+    this.#authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  /** Whether requests now go over HTTP/2 (false before the first connection, and after a fallback). */
+  get http2(): boolean {
+    return !this.#http1 && this.#connections.size > 0;
+  }
+
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.#http1 || opts.upgrade || handler.onRequestStart === undefined) return this.#options.fallback.dispatch(opts, handler);
+    if (this.#closing) {
+      handler.onResponseError?.(deadController(), new errors.ClientClosedError());
+      return false;
+    }
+    this.#schedule({ opts, handler, retry: false });
+    return true;
+  }
+
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closing = true;
+    const done = Promise.all([
+      new Promise<void>((resolve) => {
+        this.#closed = resolve;
+        this.#closeIdle();
+      }),
+      this.#options.fallback.close(),
+    ]).then(() => {});
+    if (callback) void done.then(callback);
+    else return done;
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+    const err = typeof errOrCallback === 'function' ? null : (errOrCallback ?? null);
+    const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
+    this.#closing = true;
+    const reason = err ?? new errors.ClientDestroyedError();
+    for (const waiting of this.#waiting.splice(0)) waiting.handler.onResponseError?.(deadController(), reason);
+    for (const connection of this.#connections) connection.session.destroy();
+    this.#connections.clear();
+    clearInterval(this.#ping);
+    this.#closed?.();
+    const done = this.#options.fallback.destroy(err);
+    if (cb) void done.then(cb);
+    else return done;
+  }
+
+  #schedule(waiting: Waiting): void {
+    for (const connection of this.#connections) {
+      if (!connection.draining && connection.streams < connection.maxStreams) return this.#start(connection, waiting);
+    }
+    this.#waiting.push(waiting);
+    this.#connectIfNeeded();
+  }
+
+  /** Hands waiting requests to connections with free streams, and opens one more if some are left. */
+  #drain(): void {
+    while (this.#waiting.length) {
+      const connection = [...this.#connections].find((c) => !c.draining && c.streams < c.maxStreams);
+      if (!connection) break;
+      this.#start(connection, this.#waiting.shift()!);
+    }
+    this.#connectIfNeeded();
+    this.#closeIdle();
+  }
+
+  #connectIfNeeded(): void {
+    if (!this.#waiting.length || this.#connecting || this.#http1) return;
+    const { maxConnections } = this.#options;
+    if (maxConnections !== undefined && this.#connections.size >= maxConnections) return;
+    this.#connecting = true;
+    const socket = tlsConnect({ ...this.#options.tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    // As undici does for its sockets: no Nagle (small frames), TCP keep-alive.
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    // Until the upstream's SETTINGS: a connection is ready only when its stream limit is known.
+    const timer = setTimeout(() => socket.destroy(new errors.ConnectTimeoutError()), this.#options.connectTimeout ?? 10_000);
+    let failedOnce = false;
+    const failed = (err: Error) => {
+      if (failedOnce) return;
+      failedOnce = true;
+      clearTimeout(timer);
+      this.#connecting = false;
+      // Nothing was sent: the requests waiting for this connection fail as undici's would.
+      for (const waiting of this.#waiting.splice(0)) waiting.handler.onResponseError?.(deadController(), err);
+    };
+    socket.once('error', failed);
+    socket.once('secureConnect', () => {
+      if (socket.alpnProtocol === 'h2') return this.#open(socket, () => clearTimeout(timer), failed);
+      clearTimeout(timer);
+      socket.off('error', failed);
+      this.#connecting = false;
+      socket.destroy();
+      this.#fallBack(socket.alpnProtocol ?? false);
+    });
+  }
+
+  /** The upstream spoke HTTP/1.1: the fallback carries everything from now on, the requests waiting here first. */
+  #fallBack(alpn: string | false): void {
+    this.#http1 = true;
+    this.#options.onHttp1?.(alpn);
+    for (const waiting of this.#waiting.splice(0)) this.#options.fallback.dispatch(waiting.opts, waiting.handler);
+    this.#closeIdle();
+  }
+
+  /** A TLS connection that chose h2: usable once the upstream's SETTINGS say how many streams it takes. */
+  #open(socket: TLSSocket, ready: () => void, failed: (err: Error) => void): void {
+    const session = http2Connect(`https://${this.#authority}`, { createConnection: () => socket, settings: { enablePush: false } });
+    const connection: Connection = { session, streams: 0, maxStreams: 0, draining: this.#closing };
+    let settled = false;
+    session.on('error', () => {}); // its streams fail on their own; 'close' follows
+    session.on('remoteSettings', (settings: Settings) => {
+      connection.maxStreams = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
+      if (!settled) {
+        settled = true;
+        this.#options.debug?.({ maxStreams: connection.maxStreams, connections: this.#connections.size + 1 }, 'upstream HTTP/2 connection opened');
+        ready();
+        socket.off('error', failed);
+        this.#connecting = false;
+        this.#connections.add(connection);
+      }
+      this.#drain();
+    });
+    session.on('goaway', (code: number, lastStreamID: number) => {
+      this.#options.debug?.({ code, lastStreamID, streams: connection.streams }, 'upstream HTTP/2 GOAWAY: no new streams on this connection');
+      // Node closes the session itself: gracefully on NO_ERROR (streams up to the last id finish).
+      connection.draining = true;
+      this.#drain();
+    });
+    session.once('close', () => {
+      clearTimeout(connection.idle);
+      if (!settled) return failed(new errors.SocketError('the upstream closed the HTTP/2 connection before its SETTINGS'));
+      this.#connections.delete(connection);
+      this.#drain();
+    });
+    this.#keepPinging();
+  }
+
+  #start(connection: Connection, waiting: Waiting): void {
+    const { opts, handler } = waiting;
+    clearTimeout(connection.idle);
+    const body = opts.body as Readable | null | undefined;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = connection.session.request(this.#headersOf(opts), { endStream: body == null });
+    } catch (err) {
+      // A header Node will not send over HTTP/2 (e.g. two Content-Type lines): this request only.
+      handler.onResponseError?.(deadController(), err as Error);
+      return;
+    }
+    connection.streams++;
+    const controller = new StreamController(stream);
+    let responded = false;
+    let trailers: IncomingHttpHeaders = {};
+    const fail = (err: Error) => {
+      if (controller.settled) return;
+      controller.settled = true;
+      handler.onResponseError?.(controller, err);
+    };
+    controller.onAbort = fail;
+
+    handler.onRequestStart?.(controller, {});
+    if (controller.aborted) return;
+    if (body != null) {
+      pipeline(body, stream, (err) => {
+        if (err && !controller.settled) {
+          stream.close(constants.NGHTTP2_CANCEL);
+          fail(err);
+        }
+      });
+    }
+    // undici's two timeouts: for the response head, then between body chunks (0: none, for watches).
+    const { headersTimeout = 300_000, bodyTimeout = 300_000 } = opts;
+    stream.setTimeout(headersTimeout ?? 0);
+    stream.on('timeout', () => {
+      stream.close(constants.NGHTTP2_CANCEL);
+      fail(responded ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
+    });
+
+    stream.once('response', (head) => {
+      responded = true;
+      stream.setTimeout(bodyTimeout ?? 0);
+      const { ':status': status, ...headers } = head;
+      if (!controller.settled) handler.onResponseStart?.(controller, Number(status), headers, '');
+    });
+    stream.on('data', (chunk: Buffer) => {
+      if (!controller.settled) handler.onResponseData?.(controller, chunk);
+    });
+    stream.once('trailers', (received: IncomingHttpHeaders) => (trailers = received));
+    stream.once('end', () => {
+      if (!responded || controller.settled) return;
+      controller.settled = true;
+      handler.onResponseEnd?.(controller, trailers);
+    });
+    stream.on('error', () => {}); // settled at 'close', with what the stream's reset code says
+    stream.once('close', () => {
+      connection.streams--;
+      if (!controller.settled) {
+        if (!responded && stream.rstCode === constants.NGHTTP2_REFUSED_STREAM && body == null && !waiting.retry) {
+          // Refused unprocessed (the streams past a GOAWAY's last id): safe to send again.
+          controller.settled = true;
+          this.#options.debug?.({ path: opts.path }, 'the upstream refused an HTTP/2 stream unprocessed (GOAWAY); sent again on another connection');
+          this.#schedule({ ...waiting, retry: true });
+        } else {
+          fail(new errors.SocketError(`HTTP/2 stream closed before the response was complete (code ${stream.rstCode})`));
+        }
+      }
+      this.#idleLater(connection);
+      this.#drain();
+    });
+  }
+
+  /** undici's dispatch options as HTTP/2 header fields: lower-case names, Host as :authority. */
+  #headersOf(opts: Dispatcher.DispatchOptions): OutgoingHttpHeaders {
+    const out: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': 'https', ':authority': this.#authority };
+    const add = (name: string, value: string) => {
+      const lower = name.toLowerCase();
+      if (lower === 'host') out[':authority'] = value;
+      else if (CONNECTION_SPECIFIC.has(lower) || (lower === 'te' && value.toLowerCase() !== 'trailers')) return;
+      else {
+        const had = out[lower];
+        out[lower] = had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value];
+      }
+    };
+    const { headers } = opts;
+    if (Array.isArray(headers)) {
+      for (let i = 0; i < headers.length; i += 2) add(String(headers[i]), String(headers[i + 1]));
+    } else if (headers) {
+      for (const [name, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
+        for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) add(name, one);
+      }
+    }
+    return out;
+  }
+
+  /** A connection without streams is closed after the idle timeout (at once when closing). */
+  #idleLater(connection: Connection): void {
+    if (connection.streams > 0) return;
+    clearTimeout(connection.idle);
+    if (this.#closing) return void connection.session.close();
+    connection.idle = setTimeout(() => connection.session.close(), this.#options.idleTimeout ?? 30_000).unref();
+  }
+
+  #closeIdle(): void {
+    if (!this.#closing) return;
+    for (const connection of this.#connections) {
+      connection.draining = true;
+      this.#idleLater(connection);
+    }
+    if (this.#connections.size || this.#waiting.length || this.#connecting) return;
+    clearInterval(this.#ping);
+    this.#closed?.();
+  }
+
+  /**
+   * A connection whose peer is gone (no RST, no FIN) would keep every watch on it
+   * silent forever; client-go PINGs after 30 s without a frame and gives up after 15.
+   */
+  #keepPinging(): void {
+    if (this.#ping) return;
+    const interval = this.#options.pingInterval ?? 30_000;
+    const deadline = this.#options.pingTimeout ?? 15_000;
+    this.#ping = setInterval(() => {
+      for (const { session, streams } of this.#connections) {
+        if (streams === 0 || session.closed) continue;
+        const timer = setTimeout(() => session.destroy(new Error('the upstream did not answer a PING')), deadline).unref();
+        // (false: too many PINGs unanswered already; the earlier timers decide)
+        if (!session.ping(() => clearTimeout(timer))) clearTimeout(timer);
+      }
+    }, interval).unref();
+  }
+}
+
+/** The handle a handler gets: pause and resume its stream only; abort resets it. */
+class StreamController implements Dispatcher.DispatchController {
+  settled = false;
+  onAbort: (err: Error) => void = () => {};
+  #paused = false;
+  #reason: Error | null = null;
+
+  constructor(private readonly stream: ClientHttp2Stream) {}
+
+  get aborted(): boolean {
+    return this.#reason !== null;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get reason(): Error | null {
+    return this.#reason;
+  }
+  abort(reason: Error): void {
+    if (this.#reason !== null || this.settled) return;
+    this.#reason = reason;
+    this.stream.close(constants.NGHTTP2_CANCEL);
+    this.onAbort(reason);
+  }
+  pause(): void {
+    this.#paused = true;
+    this.stream.pause();
+  }
+  resume(): void {
+    this.#paused = false;
+    this.stream.resume();
+  }
+}
+
+/** For a request that fails before it has a stream. */
+function deadController(): Dispatcher.DispatchController {
+  return { aborted: true, paused: false, reason: null, abort() {}, pause() {}, resume() {} };
+}

@@ -1,0 +1,527 @@
+// upstream.http2: auto against Node's own HTTP/2 server, where every fault the
+// guards are for can be produced on demand: a client that stops reading a watch,
+// a small SETTINGS_MAX_CONCURRENT_STREAMS, GOAWAY (graceful, and past a stream
+// the upstream holds), an upstream that answers ALPN with HTTP/1.1. The real
+// kube-apiserver over h2 is in test/kube/http2-upstream.test.ts.
+import { once } from 'node:events';
+import { copyFile, readFile, utimes, writeFile } from 'node:fs/promises';
+import { createSecureServer, constants, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { pino } from 'pino';
+import t from 'tap';
+import { Pool, type Dispatcher } from 'undici';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/observe/logger.js';
+import { Http2Upstream } from '../../src/proxy/http2-upstream.js';
+import { Upstream } from '../../src/proxy/upstream.js';
+import { requestHead } from '../helpers/raw-tls.js';
+import { SPDY_LINES, sendUpgrade } from '../helpers/raw-upgrade.js';
+import { devPki, startStack, untilReady, type Stack } from '../helpers/stack.js';
+
+type Test = { teardown(fn: () => unknown): void };
+// Node's HTTP/2 compatibility API gives the same shape; handlers are written against HTTP/1.1's types.
+type Request = IncomingMessage;
+type Response = ServerResponse;
+
+interface Seen {
+  readonly path: string;
+  readonly method: string;
+  readonly httpVersion: string;
+  /** Header lines as bytes read back as UTF-8 (HTTP/2 and HTTP/1.1 both hand them over one char per byte). */
+  readonly lines: [string, string][];
+  /** Which connection: a number per TLS connection (HTTP/2 session or HTTP/1.1 socket). */
+  readonly connection: number;
+  /** The client certificate's CN. */
+  readonly cn: string | undefined;
+}
+
+interface TestUpstream {
+  readonly url: string;
+  readonly seen: Seen[];
+  /** HTTP/2 sessions, in the order they opened. */
+  readonly sessions: ServerHttp2Session[];
+  readonly upgrades: { httpVersion: string; alpn: string | false }[];
+}
+
+interface UpstreamOptions {
+  /** An HTTP/1.1-only server (node:https), which answers ALPN with http/1.1. */
+  readonly http1?: boolean;
+  readonly maxConcurrentStreams?: number;
+  /** Accept clients without a certificate (impersonation with a token). */
+  readonly anyClient?: boolean;
+  /** Answers a request; the default answers 200 "ok <path>", and holds ?watch=true open with a first line. */
+  readonly handle?: (req: Request, res: Response, seen: Seen) => void;
+}
+
+/** An upstream with the dev PKI's serving certificate, asking for the front-proxy client certificate. */
+async function startUpstream(t: Test, options: UpstreamOptions = {}): Promise<TestUpstream> {
+  const pki = await devPki();
+  const tls = {
+    cert: await readFile(pki.upstreamCert),
+    key: await readFile(pki.upstreamKey),
+    ca: await readFile(pki.frontProxyCA),
+    requestCert: true,
+    rejectUnauthorized: !options.anyClient,
+  };
+  const seen: Seen[] = [];
+  const sessions: ServerHttp2Session[] = [];
+  const upgrades: TestUpstream['upgrades'] = [];
+  const connectionIds = new WeakMap<object, number>();
+  let nextConnection = 0;
+  const connectionOf = (key: object) => {
+    if (!connectionIds.has(key)) connectionIds.set(key, nextConnection++);
+    return connectionIds.get(key)!;
+  };
+  const handler = (req: Request, res: Response) => {
+    const session = (req as { stream?: ServerHttp2Stream }).stream?.session;
+    const socket = (session?.socket ?? req.socket) as TLSSocket;
+    const lines: [string, string][] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push([req.rawHeaders[i].toLowerCase(), Buffer.from(req.rawHeaders[i + 1], 'latin1').toString('utf8')]);
+    const record: Seen = {
+      path: req.url ?? '',
+      method: req.method ?? '',
+      httpVersion: req.httpVersion,
+      lines,
+      connection: connectionOf(session ?? socket),
+      cn: (socket.getPeerCertificate().subject as { CN?: string } | undefined)?.CN,
+    };
+    seen.push(record);
+    if (options.handle) return options.handle(req, res, record);
+    if (record.path.includes('watch=true')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"type":"ADDED"}\n');
+      return;
+    }
+    res.end(`ok ${record.path}`);
+  };
+  let server: Http2SecureServer | HttpsServer;
+  if (options.http1) {
+    server = createHttpsServer(tls, handler);
+  } else {
+    const h2 = createSecureServer({ ...tls, allowHTTP1: true, settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100 } }, (req, res) =>
+      handler(req as unknown as Request, res as unknown as Response),
+    );
+    h2.on('session', (session: ServerHttp2Session) => {
+      sessions.push(session);
+      session.on('error', () => {});
+    });
+    h2.on('stream', (stream) => stream.on('error', () => {}));
+    server = h2;
+  }
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const tlsSocket = socket as TLSSocket;
+    upgrades.push({ httpVersion: req.httpVersion, alpn: tlsSocket.alpnProtocol ?? false });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n');
+    socket.pipe(socket);
+  });
+  server.on('tlsClientError', () => {});
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    for (const session of sessions) session.destroy();
+    (server as HttpsServer).closeAllConnections?.();
+    server.close();
+  });
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    sessions,
+    upgrades,
+  };
+}
+
+interface Proxied {
+  readonly stack: Stack;
+  /** The proxy's log lines (debug and up). */
+  readonly log: string[];
+  readonly auth: { authorization: string };
+  readonly token: string;
+}
+
+/** The proxy with upstream.http2: auto in front of `upstream`. */
+async function startProxied(t: Test, upstream: TestUpstream, change: (u: NonNullable<ConfigInput['upstream']>) => NonNullable<ConfigInput['upstream']> = (u) => u): Promise<Proxied> {
+  const log: string[] = [];
+  const stack = await startStack(t, {
+    configure: (c) => ({ ...c, upstream: change({ ...c.upstream!, url: upstream.url, http2: 'auto' }) }),
+    logger: pino({ level: 'debug' }, { write: (line: string) => void log.push(line) }),
+  });
+  await untilReady(stack.proxy);
+  const token = await stack.mint({ email: 'alice@example.com', groups: ['dev', 'Zoë'] });
+  return { stack, log, auth: { authorization: `Bearer ${token}` }, token };
+}
+
+/** A watch through the proxy: resolves once its head and first line are in; close() ends it. */
+async function watch(proxied: Proxied, path = '/api/v1/pods?watch=true') {
+  const res = await proxied.stack.fetch(path, { headers: proxied.auth });
+  const chunks: Buffer[] = [];
+  res.body.on('data', (c: Buffer) => chunks.push(c));
+  res.body.on('error', () => {});
+  await new Promise<void>((resolve) => {
+    const check = () => (Buffer.concat(chunks).includes('\n') ? resolve() : setTimeout(check, 5));
+    check();
+  });
+  return { status: res.statusCode, text: () => Buffer.concat(chunks).toString(), close: () => res.body.destroy() };
+}
+
+const ms = (start: number) => Date.now() - start;
+const retries = (proxied: Proxied) => proxied.log.filter((line) => line.includes('refused an HTTP/2 stream'));
+const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
+
+t.test('requests and watches are streams of one connection, with the certificate and identity lines of HTTP/1.1', async (t) => {
+  const upstream = await startUpstream(t);
+  const proxied = await startProxied(t, upstream);
+  const watches = await Promise.all([1, 2, 3].map(() => watch(proxied)));
+  const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => proxied.stack.fetch(`/api/v1/namespaces/n${i}`, { headers: proxied.auth })));
+  t.same(await Promise.all(answers.map(async (a) => `${a.statusCode} ${await a.body.text()}`)), answers.map((_, i) => `200 ok /api/v1/namespaces/n${i}`));
+  for (const w of watches) w.close();
+  t.equal(upstream.sessions.length, 1, 'one HTTP/2 connection for 3 watches and 20 requests');
+  t.equal(new Set(upstream.seen.map((s) => s.connection)).size, 1);
+  t.same([...new Set(upstream.seen.map((s) => s.httpVersion))], ['2.0']);
+  t.same([...new Set(upstream.seen.map((s) => s.cn))], ['front-proxy-client'], "the proxy's client certificate");
+  const first = upstream.seen[0];
+  const values = (name: string) => first.lines.filter(([n]) => n === name).map(([, v]) => v);
+  t.same(values('x-remote-user'), ['alice@example.com']);
+  t.same(values('x-remote-group'), ['oidc:dev', 'oidc:Zoë'], 'one line per group, UTF-8 bytes intact');
+  t.same(values('authorization'), [], "the caller's token is not forwarded");
+  t.equal(values('audit-id').length, 1);
+  t.equal(values('host').length, 0, 'the authority travels as :authority');
+});
+
+t.test('an upstream that answers ALPN with HTTP/1.1: the request still works, and every request goes over HTTP/1.1, none behind a watch', async (t) => {
+  const upstream = await startUpstream(t, { http1: true });
+  const proxied = await startProxied(t, upstream);
+  const open = await watch(proxied);
+  t.equal(open.status, 200, 'the first request, on the connection that came back HTTP/1.1');
+  const start = Date.now();
+  const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => proxied.stack.fetch(`/api/v1/namespaces/n${i}`, { headers: proxied.auth })));
+  t.same(answers.map((a) => a.statusCode), [200, 200, 200, 200, 200]);
+  await Promise.all(answers.map((a) => a.body.text()));
+  t.ok(ms(start) < 2_000, `short requests answered while the watch is open (${ms(start)} ms)`);
+  open.close();
+  t.same([...new Set(upstream.seen.map((s) => s.httpVersion))], ['1.1']);
+  const watchConnection = upstream.seen[0].connection;
+  t.notOk(upstream.seen.slice(1).some((s) => s.connection === watchConnection), "no request on the watch's connection");
+});
+
+t.test('a client reading a watch slowly stalls neither the other streams of its connection nor loses an event', async (t) => {
+  const EVENT = 64 * 1024;
+  const EVENTS = 384; // 24 MiB: more than the socket buffers between proxy and client can hold
+  let sentSlow = 0;
+  let fastEvents = 0;
+  const upstream = await startUpstream(t, {
+    handle: (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if ((req.url ?? '').includes('slow')) {
+        let n = 0;
+        const more = () => {
+          while (n < EVENTS) {
+            const event = Buffer.alloc(EVENT, String(n % 10));
+            event.write(`{"n":${n}}`);
+            event[EVENT - 1] = 10;
+            n++;
+            sentSlow += EVENT;
+            if (!res.write(event)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        more();
+        return;
+      }
+      const timer = setInterval(() => res.write(`{"n":${fastEvents++}}\n`), 20);
+      res.on('close', () => clearInterval(timer));
+    },
+  });
+  const proxied = await startProxied(t, upstream);
+  const fast = await watch(proxied, '/api/v1/pods?watch=true&fast');
+  const slow = tlsConnect({ host: '127.0.0.1', port: Number(new URL(proxied.stack.proxy.url).port), ca: proxied.stack.servingCA, ALPNProtocols: ['http/1.1'] });
+  t.teardown(() => slow.destroy());
+  await once(slow, 'secureConnect');
+  slow.pause(); // the fault: this client reads nothing
+  slow.write(requestHead('GET', '/api/v1/pods?watch=true&slow', new URL(proxied.stack.proxy.url).host, [`Authorization: ${proxied.auth.authorization}`]));
+  // Until the upstream's writes stop: its stream's window is closed.
+  let last = -1;
+  while (last !== sentSlow) {
+    last = sentSlow;
+    await sleep(500);
+  }
+  t.ok(sentSlow < EVENT * EVENTS, `the upstream is held back (${sentSlow} of ${EVENT * EVENTS} bytes sent)`);
+  const fastBefore = fast.text().split('\n').length;
+  await sleep(1_000);
+  const fastAfter = fast.text().split('\n').length;
+  t.ok(fastAfter - fastBefore >= 20, `the other watch on the same connection kept flowing (${fastAfter - fastBefore} events in 1 s at 50/s)`);
+  t.equal(sentSlow, last, 'and the slow one stayed held back meanwhile');
+  t.equal(new Set(upstream.seen.map((s) => s.connection)).size, 1, 'both watches are streams of one upstream connection');
+
+  const chunks: Buffer[] = [];
+  slow.on('data', (c: Buffer) => chunks.push(c));
+  slow.resume();
+  const deadline = Date.now() + 30_000;
+  while (!chunks.at(-1)?.toString('latin1').endsWith('0\r\n\r\n') && Date.now() < deadline) await sleep(20);
+  const body = Buffer.concat(chunks).toString('latin1');
+  const numbers = [...body.matchAll(/\{"n":(\d+)\}/g)].map((m) => Number(m[1]));
+  t.same(numbers, Array.from({ length: EVENTS }, (_, i) => i), 'every event of the slow watch, in order');
+  fast.close();
+});
+
+t.test("the upstream's SETTINGS_MAX_CONCURRENT_STREAMS is respected, and no request fails for it", async (t) => {
+  const upstream = await startUpstream(t, { maxConcurrentStreams: 3 });
+  const proxied = await startProxied(t, upstream);
+  const watches = await Promise.all([1, 2, 3, 4, 5].map(() => watch(proxied)));
+  const start = Date.now();
+  const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => proxied.stack.fetch(`/api/v1/namespaces/n${i}`, { headers: proxied.auth })));
+  t.same(answers.map((a) => a.statusCode), Array(12).fill(200));
+  await Promise.all(answers.map((a) => a.body.text()));
+  t.ok(ms(start) < 2_000, `answered while 5 watches hold streams (${ms(start)} ms)`);
+  for (const w of watches) w.close();
+  // Past the limit, the upstream refuses the stream unprocessed and the proxy would send it again.
+  t.same(retries(proxied), [], 'no stream refused');
+  t.equal(upstream.seen.length, 17);
+  t.ok(upstream.sessions.length >= 2, `more connections opened instead (${upstream.sessions.length})`);
+});
+
+t.test('with upstream.connections reached, a request waits for a stream to close instead of failing', async (t) => {
+  const upstream = await startUpstream(t, { maxConcurrentStreams: 2 });
+  const proxied = await startProxied(t, upstream, (u) => ({ ...u, connections: 1 }));
+  const watches = await Promise.all([1, 2].map(() => watch(proxied)));
+  const waiting = proxied.stack.fetch('/api/v1/namespaces/late', { headers: proxied.auth });
+  let answered = false;
+  void waiting.then(() => (answered = true));
+  await sleep(300);
+  t.notOk(answered, 'not answered while both streams are taken');
+  watches[0].close();
+  const res = await waiting;
+  t.equal(res.statusCode, 200);
+  t.equal(await res.body.text(), 'ok /api/v1/namespaces/late');
+  t.equal(upstream.sessions.length, 1);
+  watches[1].close();
+});
+
+t.test('GOAWAY: the streams in flight finish, new requests go on a new connection', async (t) => {
+  let release: () => void = () => {};
+  const upstream = await startUpstream(t, {
+    handle: (req, res) => {
+      if ((req.url ?? '').includes('watch=true')) {
+        res.writeHead(200);
+        res.write('{"type":"ADDED"}\n');
+        const timer = setInterval(() => res.write('{"type":"MODIFIED"}\n'), 20);
+        res.on('close', () => clearInterval(timer));
+      } else if ((req.url ?? '').includes('slow')) {
+        release = () => res.end('slow done');
+      } else res.end(`ok ${req.url}`);
+    },
+  });
+  const proxied = await startProxied(t, upstream);
+  const open = await watch(proxied);
+  const slow = proxied.stack.fetch('/api/v1/namespaces/slow', { headers: proxied.auth });
+  while (upstream.seen.length < 2) await sleep(5);
+  const [first] = upstream.sessions;
+  first.goaway(constants.NGHTTP2_NO_ERROR, 3); // the watch (1) and the slow request (3) may finish
+  await sleep(100);
+  const after = await proxied.stack.fetch('/api/v1/namespaces/after', { headers: proxied.auth });
+  t.equal(await after.body.text(), 'ok /api/v1/namespaces/after');
+  t.equal(upstream.sessions.length, 2, 'a new connection for the request after GOAWAY');
+  t.not(upstream.seen.at(-1)!.connection, upstream.seen[0].connection);
+  const events = open.text().split('\n').length;
+  await sleep(200);
+  t.ok(open.text().split('\n').length > events + 3, 'the watch keeps streaming after GOAWAY');
+  release();
+  const res = await slow;
+  t.equal(`${res.statusCode} ${await res.body.text()}`, '200 slow done', 'the request in flight finishes');
+  open.close();
+});
+
+t.test('GOAWAY past a stream: the request the upstream never processed is sent again on a new connection', async (t) => {
+  const upstream = await startUpstream(t, {
+    handle: (req, res, seen) => {
+      if ((req.url ?? '').includes('held') && seen.connection === 0) return; // held, and refused below
+      res.end(`ok ${req.url} on ${seen.connection}`);
+    },
+  });
+  const proxied = await startProxied(t, upstream);
+  const warm = await proxied.stack.fetch('/api/v1/namespaces/warm', { headers: proxied.auth });
+  t.equal(await warm.body.text(), 'ok /api/v1/namespaces/warm on 0');
+  const held = proxied.stack.fetch('/api/v1/namespaces/held', { headers: proxied.auth });
+  while (upstream.seen.length < 2) await sleep(5);
+  upstream.sessions[0].goaway(constants.NGHTTP2_NO_ERROR, 1); // processed up to stream 1 (warm): 3 was not
+  const res = await held;
+  t.equal(`${res.statusCode} ${await res.body.text()}`, '200 ok /api/v1/namespaces/held on 1');
+  t.same(upstream.seen.map((s) => `${s.path} ${s.connection}`), ['/api/v1/namespaces/warm 0', '/api/v1/namespaces/held 0', '/api/v1/namespaces/held 1']);
+  t.equal(retries(proxied).length, 1, 'and the proxy says so (debug)');
+});
+
+t.test('a request with a body is not held behind a watch on the same connection', async (t) => {
+  let received = 0;
+  const upstream = await startUpstream(t, {
+    handle: (req, res) => {
+      if ((req.url ?? '').includes('watch=true')) {
+        res.writeHead(200);
+        res.write('{"type":"ADDED"}\n');
+        return;
+      }
+      req.on('data', (c: Buffer) => (received += c.length));
+      req.on('end', () => res.end(`got ${received}`));
+    },
+  });
+  const proxied = await startProxied(t, upstream);
+  const open = await watch(proxied);
+  const start = Date.now();
+  const res = await proxied.stack.fetch('/api/v1/namespaces/default/configmaps', {
+    method: 'POST',
+    headers: { ...proxied.auth, 'content-type': 'application/json' },
+    body: Buffer.alloc(300 * 1024, 'a'),
+  });
+  t.equal(`${res.statusCode} ${await res.body.text()}`, `200 got ${300 * 1024}`);
+  t.ok(ms(start) < 2_000, `answered at once (${ms(start)} ms)`);
+  t.equal(upstream.seen[1].connection, upstream.seen[0].connection, "on the watch's connection");
+  open.close();
+});
+
+t.test('upgrades (exec, port-forward) stay HTTP/1.1', async (t) => {
+  const upstream = await startUpstream(t);
+  const proxied = await startProxied(t, upstream);
+  await (await proxied.stack.fetch('/api/v1/namespaces/x', { headers: proxied.auth })).body.text();
+  const answer = await sendUpgrade(t, proxied.stack.proxy.url, proxied.stack.servingCA, 'POST', '/api/v1/namespaces/default/pods/p/exec?command=sh', [
+    ...SPDY_LINES,
+    `Authorization: ${proxied.auth.authorization}`,
+  ]);
+  t.equal(answer.status, 101);
+  t.same(upstream.upgrades, [{ httpVersion: '1.1', alpn: 'http/1.1' }]);
+  t.equal(upstream.seen[0].httpVersion, '2.0', 'while ordinary requests use HTTP/2');
+});
+
+t.test("impersonation: the proxy's token and the Impersonate-* lines arrive over HTTP/2 as over HTTP/1.1", async (t) => {
+  const dir = t.testdir();
+  const tokenFile = join(dir, 'token');
+  await writeFile(tokenFile, 'proxy-service-account-token\n');
+  const upstream = await startUpstream(t, { anyClient: true });
+  const proxied = await startProxied(t, upstream, (u) => ({ ...u, identity: 'impersonation', tokenFile, clientCertFile: undefined, clientKeyFile: undefined }));
+  const res = await proxied.stack.fetch('/api/v1/namespaces', { headers: proxied.auth });
+  t.equal(res.statusCode, 200);
+  await res.body.text();
+  const [seen] = upstream.seen;
+  t.equal(seen.httpVersion, '2.0');
+  const values = (name: string) => seen.lines.filter(([n]) => n === name).map(([, v]) => v);
+  t.same(values('authorization'), ['Bearer proxy-service-account-token']);
+  t.same(values('impersonate-user'), ['alice@example.com']);
+  t.same(values('impersonate-group'), ['oidc:dev', 'oidc:Zoë']);
+  t.same(values('x-remote-user'), []);
+  t.equal(seen.cn, undefined, 'no client certificate: the token is the credential');
+});
+
+/** A GET on `dispatcher` with undici's handler API, as forward() sends: resolves at the first body bytes (or the end). */
+function dispatchGet(dispatcher: Dispatcher, path: string) {
+  let text = '';
+  let controller: Dispatcher.DispatchController | undefined;
+  const first = new Promise<void>((resolve, reject) => {
+    dispatcher.dispatch(
+      { path, method: 'GET', headers: [] },
+      {
+        onRequestStart: (c) => void (controller = c),
+        onResponseData: (_c, chunk) => {
+          text += chunk.toString();
+          resolve();
+        },
+        onResponseEnd: () => resolve(),
+        onResponseError: (_c, err) => reject(err),
+      },
+    );
+  });
+  return { first, text: () => text, abort: () => controller?.abort(new Error('done')) };
+}
+
+t.test('a certificate reload: the watch on the old connection goes on, new requests take a new one, and the old one closes when its streams end', async (t) => {
+  const pki = await devPki();
+  const dir = t.testdir();
+  const certFile = join(dir, 'client.crt');
+  const keyFile = join(dir, 'client.key');
+  await copyFile(pki.frontProxyClientCert, certFile);
+  await copyFile(pki.frontProxyClientKey, keyFile);
+  const upstream = await startUpstream(t);
+  const proxyUpstream = new Upstream(
+    {
+      identity: 'requestheader',
+      passAccessToken: false,
+      url: upstream.url,
+      caFile: pki.upstreamCA,
+      clientCertFile: certFile,
+      clientKeyFile: keyFile,
+      identityHeaders: { user: ['X-Remote-User'], group: ['X-Remote-Group'], extraPrefix: ['X-Remote-Extra-'], uid: ['X-Remote-Uid'] },
+      responseTimeout: 5000,
+      http2: 'auto',
+    },
+    silentLogger,
+  );
+  t.teardown(() => proxyUpstream.close());
+  const before = proxyUpstream.pool;
+  const open = dispatchGet(before, '/api/v1/pods?watch=true');
+  await open.first;
+  const later = new Date(Date.now() + 5_000);
+  await utimes(certFile, later, later);
+  while (proxyUpstream.pool === before) await sleep(50);
+  const after = dispatchGet(proxyUpstream.pool, '/api/v1/namespaces');
+  await after.first;
+  t.equal(after.text(), 'ok /api/v1/namespaces');
+  t.equal(upstream.sessions.length, 2, 'a new connection with the reloaded certificate');
+  t.notOk(upstream.sessions[0].closed, 'the old one stays open for its watch');
+  await sleep(200);
+  t.notOk(upstream.sessions[0].closed, 'as long as the watch is');
+  const closed = once(upstream.sessions[0], 'close');
+  open.abort();
+  await closed;
+  t.pass('and closes when the watch ends');
+});
+
+t.test('an upstream that goes silent (no FIN, no RST): a PING unanswered ends the connection and its watches', async (t) => {
+  const pki = await devPki();
+  const upstream = await startUpstream(t);
+  // The fault: a TCP relay that can stop forwarding in both directions, as a dead peer or a dropped route would.
+  const sockets: Socket[] = [];
+  const relay = createNetServer((client) => {
+    const server = netConnect(Number(new URL(upstream.url).port), '127.0.0.1');
+    sockets.push(client, server);
+    for (const s of [client, server]) s.on('error', () => {});
+    client.pipe(server).pipe(client);
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    relay.close();
+  });
+  const fallback = new Pool(upstream.url);
+  const dispatcher = new Http2Upstream({
+    tls: {
+      host: '127.0.0.1',
+      port: (relay.address() as AddressInfo).port,
+      ca: await readFile(pki.upstreamCA),
+      cert: await readFile(pki.frontProxyClientCert),
+      key: await readFile(pki.frontProxyClientKey),
+    },
+    fallback,
+    pingInterval: 100,
+    pingTimeout: 300,
+  });
+  t.teardown(() => dispatcher.destroy());
+  let error: Error | undefined;
+  await new Promise<void>((resolve) => {
+    dispatcher.dispatch(
+      { path: '/api/v1/pods?watch=true', method: 'GET', headers: [], bodyTimeout: 0 },
+      { onResponseData: () => resolve(), onResponseError: (_c, err) => void (error = err), onRequestStart: () => {} },
+    );
+  });
+  await sleep(400);
+  t.equal(error, undefined, 'a watch with nothing to say is not cut while PINGs are answered');
+  const frozen = Date.now();
+  for (const s of sockets) {
+    s.unpipe();
+    s.pause();
+  }
+  while (!error && Date.now() - frozen < 5_000) await sleep(20);
+  t.ok(error, `the watch ended ${Date.now() - frozen} ms after the upstream went silent`);
+  t.ok(Date.now() - frozen < 2_000);
+});
