@@ -8,6 +8,14 @@ export const WATCH_PATH = '/api/v1/namespaces/default/pods?watch=true&allowWatch
 export const EXEC_PATH = '/api/v1/namespaces/default/pods/bench-0/exec?command=sh&stdin=true&stdout=true&stderr=true';
 export const PORTFORWARD_PATH = '/api/v1/namespaces/default/pods/bench-0/portforward?ports=8080';
 
+/** Scenario 7's reviewers in the upstream: kube-apiserver's TokenReview API, and a token webhook's own URL. */
+export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+export const WEBHOOK_PATH = '/bench/token-webhook';
+/** Tokens both reviewers authenticate; any other they answer "not authenticated". */
+export const REVIEWED_PREFIX = 'kfp-bench-reviewed.';
+/** Tokens the upstream accepts itself over a connection without the front-proxy certificate (passthrough). */
+export const PASSTHROUGH_PREFIX = 'kfp-bench-passthrough.';
+
 /** A realistic Pod object; `resourceVersion` is what watch events carry their timestamp in. */
 export function pod(name: string, resourceVersion: string): object {
   return {

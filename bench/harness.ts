@@ -96,8 +96,14 @@ async function serverNotes(options: BenchOptions, servers: ServerPool, nginxH2: 
             'direct stays HTTP/1.1 (the upstream stand-in, like the proxies\' upstream side, speaks HTTP/1.1 only), so "vs direct" compares with HTTP/1.1 direct.',
     );
   }
+  if (options.upstreamHttp2) {
+    notes.push(
+      'kube-front-proxy ran with upstream.http2: auto, and the upstream stand-in offered h2 (node:http2, 100 streams a connection as kube-apiserver 1.37; HTTP/1.1 by ALPN for direct, nginx and upgrades): ' +
+        "the proxy's requests and watches were streams of a few upstream connections.",
+    );
+  }
   // Every scenario but 4 (whose servers may be fresh each window) uses the shared proxy.
-  if (has(1, 2, 3, 5, 6)) {
+  if (has(1, 2, 3, 5, 6, 7)) {
     const { workers } = await servers.get('kfp');
     notes.push(`kube-front-proxy ran with ${workers} worker process(es)${options.proxyWorkers === undefined ? ' (its default)' : ' (listen.workers)'}; its CPU is summed over all its processes.`);
   }

@@ -8,7 +8,7 @@
 export const HTTP2_MAX_STREAMS = 250;
 
 export interface BenchOptions {
-  /** Which scenarios (1–6) to run. */
+  /** Which scenarios (1–7) to run. */
   readonly scenarios: readonly number[];
   /** Rounds: each runs one window per configuration, in a rotated order. */
   readonly rounds: number;
@@ -36,6 +36,8 @@ export interface BenchOptions {
   readonly quietMs: number;
   /** listen.workers for kube-front-proxy; unset: its own default (one per core). */
   readonly proxyWorkers?: number;
+  /** upstream.http2: auto for kube-front-proxy, and an upstream stand-in that offers h2 (HTTP/1.1 still served by ALPN). */
+  readonly upstreamHttp2?: boolean;
   /** Run one extra scenario-1 window with the proxy under --cpu-prof. */
   readonly profile: boolean;
   /** Where the profile (and the proxy's logs, with keepWorkDir) go. */
@@ -46,7 +48,7 @@ export interface BenchOptions {
 
 /** The full run of issue 5. */
 export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
-  scenarios: [1, 2, 3, 4, 5, 6],
+  scenarios: [1, 2, 3, 4, 5, 6, 7],
   rounds: 3,
   windowMs: 3000,
   warmupMs: 1000,

@@ -275,7 +275,7 @@ export function renderReport(r: BenchResults, plot: string | undefined): string 
     '```sh',
     'apt-get install -y nginx-light gnuplot-nox   # nginx to compare with; gnuplot for the plot',
     'npm ci',
-    'npm run bench                                # every scenario, 15-18 minutes; writes this file',
+    'npm run bench                                # every scenario, about 20 minutes; writes this file',
     'npm run bench -- --help                      # rounds, window, scenarios, sizes',
     '```',
     '',

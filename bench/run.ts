@@ -12,15 +12,16 @@ import { checkTargets, renderPlot, renderReport } from './report.js';
 
 const HELP = `npm run bench [-- options]
 
-  --scenarios 1,2,3,4,5,6   which scenarios (default all)
+  --scenarios 1,2,3,4,5,6,7 which scenarios (default all)
   --rounds N                rounds of alternating windows (default ${FULL.rounds})
   --window S                seconds per window (default ${FULL.windowMs / 1000})
   --warmup S                warm-up seconds before each window (default ${FULL.warmupMs / 1000})
-  --connections N           keep-alive connections, scenarios 1-3 (default ${FULL.connections})
-  --tokens N                distinct tokens per algorithm, scenario 3 (default ${FULL.tokens})
+  --connections N           keep-alive connections, scenarios 1-3 and 7 (default ${FULL.connections})
+  --tokens N                distinct tokens per algorithm or credential, scenarios 3 and 7 (default ${FULL.tokens})
   --watches N               idle watches, scenario 4 (default ${FULL.watches}; capped by the open-file limit)
   --tunnel-mib N            MiB through one tunnel, scenario 5 (default ${FULL.tunnelBytes / 2 ** 20})
   --proxy-workers N         kube-front-proxy's listen.workers (default: its own, one per core)
+  --upstream-http2 auto     kube-front-proxy's upstream.http2 (default off); the upstream stand-in then offers h2 too
   --no-profile              skip the --cpu-prof window
   --smoke                   every scenario at tiny sizes (what the smoke test runs)
   --out DIR                 where RESULTS.md and latency.png go (default bench/)
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     watches: { type: 'string' },
     'tunnel-mib': { type: 'string' },
     'proxy-workers': { type: 'string' },
+    'upstream-http2': { type: 'string' },
     'no-profile': { type: 'boolean' },
     smoke: { type: 'boolean' },
     out: { type: 'string' },
@@ -67,6 +69,7 @@ const options: BenchOptions = {
   tunnelBytes: n(values['tunnel-mib'], base.tunnelBytes / 2 ** 20) * 2 ** 20,
   profile: values['no-profile'] ? false : base.profile,
   ...(values['proxy-workers'] !== undefined && { proxyWorkers: Number(values['proxy-workers']) }),
+  ...(values['upstream-http2'] === 'auto' && { upstreamHttp2: true }),
   outDir: workOut,
   keepWorkDir: values.keep === true,
   log: (line) => process.stderr.write(`${line}\n`),

@@ -35,7 +35,7 @@ export async function startStack(options: BenchOptions, work: string, teardown: 
   teardown.add(() => issuer.close());
 
   const [upstreamStart, loadgenStart] = await Promise.all([
-    startScript<{ port: number }>('upstream', 'upstream', [JSON.stringify({ cert: pki.upstreamCert, key: pki.upstreamKey, clientCA: pki.frontProxyCA })], join(logs, 'upstream.log')),
+    startScript<{ port: number }>('upstream', 'upstream', [JSON.stringify({ cert: pki.upstreamCert, key: pki.upstreamKey, clientCA: pki.frontProxyCA, http2: options.upstreamHttp2 === true })], join(logs, 'upstream.log')),
     startScript<undefined>('loadgen', 'loadgen', [], join(logs, 'loadgen.log')),
   ]);
   const upstream = upstreamStart.child;
@@ -45,7 +45,7 @@ export async function startStack(options: BenchOptions, work: string, teardown: 
 
   const [benchToken] = await mintTokens(issuer, 'RS256', 1);
   const bearer = ['authorization', `Bearer ${benchToken}`];
-  const env: ServerEnv = { work, logs, pki, issuer, upstreamURL, log: options.log, stuck, ...(options.proxyWorkers !== undefined && { proxyWorkers: options.proxyWorkers }) };
+  const env: ServerEnv = { work, logs, pki, issuer, upstreamURL, log: options.log, stuck, ...(options.proxyWorkers !== undefined && { proxyWorkers: options.proxyWorkers }), ...(options.upstreamHttp2 && { upstreamHttp2: true }) };
   const target = (server: Server, extra: Partial<Target> = {}): Target =>
     server.name === DIRECT
       ? { origin: upstreamURL, caFile: pki.upstreamCA, certFile: pki.frontProxyClientCert, keyFile: pki.frontProxyClientKey, headers: IDENTITY_HEADERS, ...extra }

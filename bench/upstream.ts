@@ -4,8 +4,17 @@
  * bottleneck. Unlike src/dev/upstream.ts it records nothing, runs no
  * requestheader authenticator per request and serves precomputed bodies.
  *
- * - mutual TLS: a client certificate from the front-proxy CA is required at the
- *   handshake (kube-apiserver would then trust the X-Remote-* headers);
+ * - mutual TLS: a client certificate from the front-proxy CA is asked for at the
+ *   handshake, and only over a connection that presented one are the X-Remote-*
+ *   headers trusted (as kube-apiserver's requestheader authenticator);
+ * - otherwise a bearer token starting {@link PASSTHROUGH_PREFIX} is accepted, as
+ *   kube-apiserver's own authenticators would decide a token the proxy passed
+ *   through (authentication.passthrough), at the cost of a prefix check; one that
+ *   arrives over the front-proxy certificate is logged (it should not);
+ * - POST the TokenReview API ({@link TOKEN_REVIEW_PATH}, for authentication.tokenReview)
+ *   or {@link WEBHOOK_PATH} (a token webhook, for authentication.webhook), over a
+ *   verified client certificate: a token starting {@link REVIEWED_PREFIX} is
+ *   authenticated, any other is not (scenario 7);
  * - GET {@link POD_PATH}: a ~1 KiB Pod with kube-apiserver's response headers;
  * - GET pods?watch=true: a watch that stays open; the `emit` call sends events
  *   round-robin across the open watches at a fixed rate, each carrying the
@@ -16,17 +25,21 @@
  * argv[2]: JSON { cert, key, clientCA } (PEM file paths).
  */
 import { readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { POD_PATH, pod } from './fixtures.js';
+import type { TLSSocket } from 'node:tls';
+import { PASSTHROUGH_PREFIX, POD_PATH, REVIEWED_PREFIX, TOKEN_REVIEW_PATH, WEBHOOK_PATH, pod } from './fixtures.js';
 import { emitEvent, serveCalls } from './ipc.js';
 
 interface Options {
   readonly cert: string;
   readonly key: string;
   readonly clientCA: string;
+  /** Offer h2 by ALPN too (node:http2's compatibility API; HTTP/1.1 clients and upgrades as before). */
+  readonly http2?: boolean;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as Options;
@@ -46,25 +59,94 @@ const UPGRADE_PATH = /^\/api\/v1\/namespaces\/default\/pods\/[^/]+\/(?:exec|port
 const watches: ServerResponse[] = [];
 let nextWatch = 0;
 
-const server = createServer({
+const tlsOptions = {
   cert: readFileSync(options.cert),
   key: readFileSync(options.key),
   ca: readFileSync(options.clientCA),
   requestCert: true,
-  rejectUnauthorized: true,
-});
+  // A passthrough request comes without the proxy's certificate: refused per request, not at the handshake.
+  rejectUnauthorized: false,
+};
+// Typed as the HTTP/1.1 server: node:http2's compatibility API gives handlers the same shape.
+const server = options.http2
+  ? (createSecureServer({ ...tlsOptions, allowHTTP1: true, settings: { maxConcurrentStreams: 100 } }) as unknown as ReturnType<typeof createServer>)
+  : createServer(tlsOptions);
 server.keepAliveTimeout = 120_000;
 server.requestTimeout = 0;
 server.headersTimeout = 60_000;
 
+/**
+ * As kube-apiserver's union authenticator: identity headers count only over the
+ * front-proxy certificate; without them (or without the certificate) the bearer
+ * token decides, here a passthrough token.
+ */
+function identified(req: IncomingMessage): boolean {
+  if (overFrontProxyCertificate(req.socket as TLSSocket) && req.headers['x-remote-user'] !== undefined) return true;
+  return req.headers.authorization?.startsWith(`Bearer ${PASSTHROUGH_PREFIX}`) === true;
+}
+
+/**
+ * A verified client certificate on this connection. Not `authorized` alone: Node reports
+ * a resumed TLS 1.3 session that never had a client certificate as authorized (its
+ * VerifyPeerCertificate takes a resumed TLS 1.3 session for PSK), which made passed-through
+ * requests look as if they came over the proxy's certificate.
+ */
+function overFrontProxyCertificate(socket: TLSSocket): boolean {
+  return socket.authorized && socket.getPeerCertificate().raw !== undefined;
+}
+
+let passedOverCertificate = 0;
+/** A passed-through request should come without the front-proxy certificate: the first few that do not are logged. */
+function notePassthrough(req: IncomingMessage): void {
+  const socket = req.socket as TLSSocket;
+  if (!overFrontProxyCertificate(socket) || req.headers['x-remote-user'] !== undefined || ++passedOverCertificate > 20) return;
+  process.stderr.write(`passthrough token over the front-proxy certificate${socket.isSessionReused() ? ' (resumed TLS session)' : ''}\n`);
+}
+
+let refusals = 0;
+/** Why the first few requests were refused, in the upstream's log (the token itself never). */
+function logRefusal(req: IncomingMessage): void {
+  if (++refusals > 20) return;
+  const socket = req.socket as TLSSocket;
+  const auth = req.headers.authorization;
+  const why = `${overFrontProxyCertificate(socket) ? 'front-proxy certificate without X-Remote-User' : 'no front-proxy certificate'}, ${auth === undefined ? 'no Authorization' : 'another Authorization'}`;
+  process.stderr.write(`401 ${req.method ?? ''} ${req.url ?? ''}: ${why}${socket.isSessionReused() ? ' (resumed TLS session)' : ''}\n`);
+}
+
+/** A TokenReview v1 answer: authenticated for the bench's reviewed tokens, no for any other. */
+function review(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    let token = '';
+    try {
+      token = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { spec?: { token?: string } }).spec?.token ?? '';
+    } catch {
+      // not JSON: not authenticated
+    }
+    const status = token.startsWith(REVIEWED_PREFIX)
+      ? { authenticated: true, user: { username: 'bench-reviewed', uid: token.slice(REVIEWED_PREFIX.length), groups: ['bench:reviewed'] }, audiences: ['kubernetes'] }
+      : { authenticated: false };
+    const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: { creationTimestamp: null }, spec: {}, status });
+    res.writeHead(201, ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body))]);
+    res.end(body);
+  });
+}
+
 server.on('request', (req, res) => {
   const auditId = req.headers['audit-id'] ?? '00000000-0000-0000-0000-000000000000';
-  if (req.headers['x-remote-user'] === undefined) {
+  if (req.method === 'POST' && (req.url === TOKEN_REVIEW_PATH || req.url === WEBHOOK_PATH) && overFrontProxyCertificate(req.socket as TLSSocket)) {
+    review(req, res);
+    return;
+  }
+  if (!identified(req)) {
+    logRefusal(req);
     const body = '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}';
     res.writeHead(401, [...API_HEADERS, 'Audit-ID', auditId, 'Content-Length', String(body.length)]);
     res.end(body);
     return;
   }
+  notePassthrough(req);
   const url = req.url ?? '/';
   if (url === POD_PATH) {
     res.writeHead(200, [...API_HEADERS, 'Audit-ID', auditId, 'Content-Length', String(POD_BODY.length)]);
@@ -91,7 +173,7 @@ server.on('request', (req, res) => {
 server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
   socket.on('error', () => socket.destroy());
   const url = req.url ?? '/';
-  if (req.headers['x-remote-user'] === undefined || !UPGRADE_PATH.test(url) || (req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') {
+  if (!identified(req) || !UPGRADE_PATH.test(url) || (req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') {
     socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     return;
   }

@@ -6,9 +6,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, formatConfigError } from './config/errors.js';
 import { loadConfig } from './config/load.js';
+import { readContainerLimits } from './observe/cgroup.js';
 import { createLogger } from './observe/logger.js';
-import { startProxy, type RunningProxy, type StartOptions } from './server.js';
-import { runPrimary, serveWorkerQueries, workerCount } from './workers.js';
+// Types only: the proxy is loaded where it runs, so the primary of several workers never carries it.
+import type { RunningProxy, StartOptions } from './server.js';
+import { logWorkerPlan, planWorkers, runPrimary, serveWorkerQueries, workerSettings } from './workers.js';
 
 const HELP = `kube-front-proxy: an authenticating front proxy for kube-apiserver.
 
@@ -65,11 +67,15 @@ export async function runCommand(argv: string[], parts: ProxyParts = {}): Promis
   if (values['check-config']) return print(`${values.config}: configuration is valid`, 0);
 
   const logger = createLogger(values['log-level'] ?? config.log.level);
-  const workers = workerCount(config);
-  if (workers > 1 && cluster.isPrimary) {
-    await runPrimary(config, workers, logger);
-    return 0;
+  if (cluster.isPrimary) {
+    const plan = planWorkers(workerSettings(config), readContainerLimits());
+    logWorkerPlan(plan, logger);
+    if (plan.count > 1) {
+      await runPrimary(config, plan.count, logger);
+      return 0;
+    }
   }
+  const { startProxy } = await import('./server.js');
   const proxy = await startProxy(config, logger, { ...parts, healthServer: !cluster.isWorker });
   if (cluster.isWorker) serveWorkerQueries(proxy);
   await stopOnSignal(proxy);

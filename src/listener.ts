@@ -8,6 +8,7 @@
  * only http/1.1, and Node's HTTP/1.1 code emits 'upgrade' on this server as on
  * any other.
  */
+import { constants as crypto } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { constants, createSecureServer, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
@@ -15,6 +16,13 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 export interface ListenerOptions {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /**
+   * listen.tls.clientCAFile's PEM: when set, clients are asked for a certificate
+   * but never required to send one, and one that does not verify still completes
+   * the handshake. The authenticator reads the verdict per request and answers
+   * 401 with a Status kubectl can show, as kube-apiserver does (RequestClientCert).
+   */
+  readonly ca?: Buffer;
   readonly http2: boolean;
   /** SETTINGS_MAX_CONCURRENT_STREAMS offered to HTTP/2 clients. */
   readonly maxConcurrentStreams: number;
@@ -28,6 +36,12 @@ export interface ListenerOptions {
 
 export interface Listener {
   readonly server: TlsServer;
+  /**
+   * Serves new connections with a reloaded certificate, key and client CA.
+   * Use this, not server.setSecureContext(): Node's replaces every context
+   * option, and would drop the renegotiation ban set with the client CA.
+   */
+  setSecureContext(context: Pick<ListenerOptions, 'cert' | 'key' | 'ca'>): void;
   /**
    * Stops accepting connections. Idle HTTP/1.1 connections close now; HTTP/2
    * sessions are told GOAWAY and close once their open streams end.
@@ -60,7 +74,11 @@ export function createListener(options: ListenerOptions): Listener {
     keepAliveTimeout: options.keepAliveTimeout,
     requireHostHeader: true,
   };
-  const tls = { cert: options.cert, key: options.key, handshakeTimeout: options.handshakeTimeout };
+  const tls = {
+    ...secureContext(options),
+    handshakeTimeout: options.handshakeTimeout,
+    ...(options.ca && { requestCert: true, rejectUnauthorized: false }),
+  };
   const server: TlsServer = options.http2
     ? createSecureServer({
         ...tls,
@@ -98,6 +116,9 @@ export function createListener(options: ListenerOptions): Listener {
 
   return {
     server,
+    setSecureContext(context) {
+      server.setSecureContext(secureContext(context));
+    },
     stop() {
       // close() also closes idle HTTP/1.1 connections (Node >= 19).
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -108,6 +129,12 @@ export function createListener(options: ListenerOptions): Listener {
       for (const socket of sockets) socket.destroy();
     },
   };
+}
+
+function secureContext({ cert, key, ca }: Pick<ListenerOptions, 'cert' | 'key' | 'ca'>) {
+  // TLS 1.2 renegotiation could change the peer certificate under an open connection
+  // whose verdict the authenticator has cached (TLS 1.3 has no renegotiation).
+  return { cert, key, ...(ca && { ca, secureOptions: crypto.SSL_OP_NO_RENEGOTIATION }) };
 }
 
 /**

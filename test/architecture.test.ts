@@ -1,6 +1,7 @@
 // The layering of src/ (docs/architecture.md "Layers"): every import points down
 // or stays inside its own folder. A new credential goes in authn/ (or login/ for a
-// browser one), a new upstream mode or route type in proxy/; neither may reach up.
+// browser one), a new upstream mode or route type in proxy/, what the caller may ask
+// of the upstream in authz/; none may reach up.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +11,12 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 /** Floors, lowest first; folders on one floor may not import each other. */
 const FLOORS: ReadonlyArray<readonly string[]> = [
+  ['cel'],
   ['config'],
   ['request'],
   ['tls', 'observe'],
   ['audit'],
-  ['authn'],
+  ['authn', 'authz', 'route'],
   ['login', 'proxy'],
   ['.'], // the assembly: pipeline, server, listener, command, workers
 ];

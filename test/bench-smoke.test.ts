@@ -11,6 +11,7 @@ import t from 'tap';
 import { DIRECT, HTTP_PROXY, KFP, KFP_H2, NGINX, NGINX_H2, NOAUTH, SMOKE, runBench, type BenchResults } from '../bench/harness.js';
 import { nginxHttp2, nginxVersion } from '../bench/nginx.js';
 import { checkTargets, figureTable, renderPlot, renderReport } from '../bench/report.js';
+import { JWT_NEW_CONNECTION, JWT_WARM } from '../bench/scenarios/7-every-credential.js';
 
 const hasNginx = nginxVersion() !== undefined;
 const hasGnuplot = spawnSync('gnuplot', ['--version']).status === 0;
@@ -65,6 +66,15 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
   sane('s5-setup-p99', [DIRECT, KFP, NGINX], 0, 10_000);
   sane('s5-tunnel', [DIRECT, KFP, NGINX], 0, 1e6);
   sane('s6', [DIRECT, KFP, NGINX], 0, 1e6);
+  // Issue 12: every credential, beside JWT and direct (each row's audit method is checked by the scenario: a mismatch is in results.errors).
+  const credentialRows = [
+    DIRECT, JWT_WARM, `${KFP} JWT RS256 cache cold`, `${KFP} x509, kept alive`, `${KFP} static token`, `${KFP} webhook cache warm`,
+    `${KFP} webhook cache cold`, `${KFP} TokenReview cache warm`, `${KFP} TokenReview cache cold`, `${KFP} passthrough`,
+  ];
+  sane('s7', credentialRows, 0, 1e6);
+  t.same([...new Set(figure('s7').samples.map((s) => s.config))].sort(), [...credentialRows].sort(), 's7 has exactly these rows');
+  sane('s7-churn', [DIRECT, JWT_NEW_CONNECTION, `${KFP} x509, new connection`], 0, 1e6);
+  for (const s of figure('s7').samples.filter((x) => x.config !== DIRECT)) t.ok(s.cpuUs! > 0, `${s.config}: the proxy's CPU per request is measured`);
 
   t.ok(results.profile, 'the --cpu-prof window produced a profile');
   t.ok(results.profile!.totalMs > 0 && results.profile!.selfTop.length > 0, 'and it has samples');

@@ -37,10 +37,21 @@ function tokens(target: Target): readonly string[] | undefined {
   return target.tokensFile ? (JSON.parse(file(target.tokensFile).toString('utf8')) as string[]) : undefined;
 }
 
-/** Header lines for request `n`: the target's own, then the n-th token if there are tokens. */
+/** The target's header lines without any Authorization line. */
+function withoutAuthorization(lines: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < lines.length; i += 2) if (lines[i].toLowerCase() !== 'authorization') kept.push(lines[i], lines[i + 1]);
+  return kept;
+}
+
+/**
+ * Header lines for request `n`: the target's own, then the n-th token if there
+ * are tokens, which replaces the target's Authorization line (a server reads
+ * only the first one, so keeping both would send the same token every time).
+ */
 export function headerSource(target: Target): (n: number) => string[] {
-  const base = ['user-agent', USER_AGENT, 'accept', 'application/json, */*', ...target.headers];
   const list = tokens(target);
+  const base = ['user-agent', USER_AGENT, 'accept', 'application/json, */*', ...(list?.length ? withoutAuthorization(target.headers) : target.headers)];
   if (!list?.length) return () => base;
   const withTokens = list.map((t) => [...base, 'authorization', `Bearer ${t}`]);
   return (n) => withTokens[n % withTokens.length];

@@ -13,7 +13,7 @@ export interface Target {
   readonly keyFile?: string;
   /** Header lines [name, value, …] added to every request. */
   readonly headers: readonly string[];
-  /** A JSON file holding an array of bearer tokens, used one after another (overrides nothing in `headers`). */
+  /** A JSON file holding an array of bearer tokens, used one after another (replacing any Authorization line of `headers`). */
   readonly tokensFile?: string;
 }
 

@@ -1,10 +1,14 @@
 /**
  * Scenario 3: what authentication costs. Requests/s with many distinct RS256
  * and ES256 tokens, the token cache warm and cold (a proxy with the cache
- * off), against the no-auth build; direct and nginx come from scenario 1.
+ * off), an issuer mapped by CEL instead of claim and prefix, and a forward-auth
+ * check with the same tokens, against the no-auth build; direct and nginx come from scenario 1.
  */
 import { join } from 'node:path';
 import { POD_PATH } from '../fixtures.js';
+
+/** The proxy's forward-auth URL (authentication.session.pathPrefix's default, /oauth2, and /auth). */
+const FORWARD_AUTH_PATH = '/oauth2/auth';
 import { KFP, NOAUTH, newFigure } from '../results.js';
 import type { Scenario } from '../scenario.js';
 import type { SharedServer } from '../servers/pool.js';
@@ -13,7 +17,7 @@ import { closedRounds, type ClosedRun } from '../windows.js';
 
 export const authenticationCost: Scenario = {
   id: 3,
-  needs: () => ['kfp', 'kfpNoAuth', 'kfpNoCache'],
+  needs: () => ['kfp', 'kfpNoAuth', 'kfpNoCache', 'kfpCel', 'kfpCelNoCache'],
   async run(ctx) {
     const { options, servers } = ctx;
     options.log(`scenario 3: authentication cost, ${options.tokens} distinct RS256 and ES256 tokens, cache warm and cold`);
@@ -32,10 +36,10 @@ export const authenticationCost: Scenario = {
     ];
     const job = { path: POD_PATH, connections: options.connections, warmupMs: options.warmupMs, durationMs: options.windowMs };
     // Warm: one pass over every token before the window, so each is in the cache.
-    const run = (config: string, server: SharedServer, alg: Alg, warm: boolean): ClosedRun => ({
+    const run = (config: string, server: SharedServer, alg: Alg, warm: boolean, path = POD_PATH): ClosedRun => ({
       config,
       server: () => servers.get(server),
-      job: warm ? { ...job, warmupRequests: options.tokens } : job,
+      job: { ...job, path, ...(warm && { warmupRequests: options.tokens }) },
       target: { tokensFile: files[alg] },
     });
     await closedRounds(ctx, figure, [
@@ -44,6 +48,12 @@ export const authenticationCost: Scenario = {
       run(`${KFP} RS256 cache cold`, 'kfpNoCache', 'RS256', false),
       run(`${KFP} ES256 cache warm`, 'kfp', 'ES256', true),
       run(`${KFP} ES256 cache cold`, 'kfpNoCache', 'ES256', false),
+      // The same RS256 tokens through an issuer whose identity is mapped by CEL (issue 11: within 5% warm, 25% cold).
+      run(`${KFP} RS256 CEL-mapped cache warm`, 'kfpCel', 'RS256', true),
+      run(`${KFP} RS256 CEL-mapped cache cold`, 'kfpCelNoCache', 'RS256', false),
+      // A forward-auth check (issue 14) with the same tokens: authentication and a 202 with X-Auth-Request-*,
+      // no upstream request; its cost next to the proxied request of the warm RS256 row.
+      run(`${KFP} RS256 forward-auth check cache warm`, 'kfp', 'RS256', true, FORWARD_AUTH_PATH),
     ]);
     return { figures: [figure], notes };
   },

@@ -15,12 +15,18 @@ import { probe, slug, treeOf, type Server, type ServerEnv } from './server.js';
 export interface ProxyOptions {
   /** authentication.tokenCacheMaxEntries: 0, so every request verifies its token. */
   readonly cacheOff?: boolean;
+  /** The same identity mapped by CEL expressions instead of claim and prefix (scenario 3's CEL rows). */
+  readonly cel?: boolean;
   /** Run under --cpu-prof, writing the profiles here. */
   readonly profileDir?: string;
   /** What node runs after its flags: the real entry point unless a build says otherwise. */
   readonly entry?: readonly string[];
   /** The build lets a request without a token through (checked at start: 200, where the real one answers 401). */
   readonly anonymous?: boolean;
+  /** listen.tls.clientCAFile: client certificates it verifies are an identity (scenario 7). */
+  readonly clientCAFile?: string;
+  /** More authentication keys beside the JWT issuer (scenario 7: staticTokenFile, webhook, tokenReview, passthrough). */
+  readonly authentication?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -73,6 +79,21 @@ export async function startProxy(env: ServerEnv, name: string, opts: ProxyOption
   }
 }
 
+/**
+ * The claim-mapped identity written in CEL as kube's documentation writes it, plus one extra
+ * (the issuer: one more identity header than the claim-mapped row carries), one claim rule and one user rule.
+ */
+const CEL_MAPPING = {
+  claimMappings: {
+    username: { expression: "claims.?email_verified.orValue(true) == true ? claims.email : ''" },
+    groups: { expression: "claims.?groups.orValue([]).map(g, 'oidc:' + g)" },
+    uid: { expression: 'claims.sub' },
+    extra: [{ key: 'example.com/issuer', valueExpression: 'claims.iss' }],
+  },
+  claimValidationRules: [{ expression: "claims.aud == 'kubernetes'" }],
+  userValidationRules: [{ expression: "!user.username.startsWith('system:')" }],
+};
+
 /** The bench configuration: one issuer, the front-proxy client certificate upstream, an audit log. */
 function proxyConfig(env: ServerEnv, name: string, opts: ProxyOptions): object {
   const { pki } = env;
@@ -80,18 +101,25 @@ function proxyConfig(env: ServerEnv, name: string, opts: ProxyOptions): object {
     listen: {
       address: '127.0.0.1:0',
       healthAddress: '127.0.0.1:0',
-      tls: { certFile: pki.servingCert, keyFile: pki.servingKey },
+      tls: { certFile: pki.servingCert, keyFile: pki.servingKey, ...(opts.clientCAFile && { clientCAFile: opts.clientCAFile }) },
       ...(env.proxyWorkers !== undefined && { workers: env.proxyWorkers }),
     },
-    upstream: { url: env.upstreamURL, caFile: pki.upstreamCA, clientCertFile: pki.frontProxyClientCert, clientKeyFile: pki.frontProxyClientKey },
+    upstream: {
+      url: env.upstreamURL,
+      caFile: pki.upstreamCA,
+      clientCertFile: pki.frontProxyClientCert,
+      clientKeyFile: pki.frontProxyClientKey,
+      ...(env.upstreamHttp2 && { http2: 'auto' }),
+    },
     authentication: {
       jwt: [
         {
           issuer: { url: env.issuer.url, audiences: ['kubernetes'], certificateAuthorityFile: pki.servingCA },
-          claimMappings: { username: { claim: 'email', prefix: '' }, groups: { claim: 'groups', prefix: 'oidc:' }, uid: { claim: 'sub' } },
+          ...(opts.cel ? CEL_MAPPING : { claimMappings: { username: { claim: 'email', prefix: '' }, groups: { claim: 'groups', prefix: 'oidc:' }, uid: { claim: 'sub' } } }),
         },
       ],
       ...(opts.cacheOff && { tokenCacheMaxEntries: 0 }),
+      ...opts.authentication,
     },
     // The audit line is part of every request's cost, as in production.
     audit: { path: join(env.work, `${slug(name)}-audit.log`), format: 'combined' },

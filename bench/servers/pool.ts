@@ -15,6 +15,8 @@ import type { Server, ServerEnv } from './server.js';
 const SHARED = {
   kfp: (env: ServerEnv) => startProxy(env, KFP, {}),
   kfpNoCache: (env: ServerEnv) => startProxy(env, `${KFP} cache off`, { cacheOff: true }),
+  kfpCel: (env: ServerEnv) => startProxy(env, `${KFP} CEL`, { cel: true }),
+  kfpCelNoCache: (env: ServerEnv) => startProxy(env, `${KFP} CEL cache off`, { cel: true, cacheOff: true }),
   kfpNoAuth: startNoAuthProxy,
   nginx: (env: ServerEnv) => startNginx(env),
   forwarder: startHttpProxy,

@@ -27,6 +27,12 @@ export interface AuditRecord {
   userAgent: string | null;
   rejectReason: string | null;
   error: string | null;
+  /** The user the caller asked to act as (Impersonate-User), when it was forwarded. */
+  impersonatedUser: string | null;
+  /** The gateway route (routes[].name), when routes are configured. */
+  route: string | null;
+  /** The part of the route's rule that refused the caller. */
+  rule: string | null;
 }
 
 /** Query parameters whose values are credentials (the login callback's code, a token in a URL). */
@@ -45,7 +51,7 @@ export function auditRecord(ctx: RequestContext): AuditRecord {
     user: ctx.identity?.username ?? null,
     uid: ctx.identity?.uid ?? null,
     groups: ctx.identity?.groups ?? [],
-    authMethod: ctx.identity?.authMethod ?? null,
+    authMethod: ctx.authMethod ?? null,
     method: ctx.method,
     target: redactTarget(ctx.target),
     protocol: `HTTP/${ctx.httpVersion}`,
@@ -58,6 +64,9 @@ export function auditRecord(ctx: RequestContext): AuditRecord {
     userAgent: ctx.userAgent ?? null,
     rejectReason: ctx.rejectReason ?? null,
     error: ctx.errorCode ?? null,
+    impersonatedUser: ctx.impersonatedUser ?? null,
+    route: ctx.route ?? null,
+    rule: ctx.rule ?? null,
   };
 }
 
@@ -101,7 +110,10 @@ export function formatCombined(r: AuditRecord, now: Date = new Date()): string {
     `${r.remoteAddr} - ${user} [${timeLocal(now)}] "${request}" ${r.status} ${r.bytesSent} ` +
     `"${escape(orDash(r.referer))}" "${escape(orDash(r.userAgent))}" ` +
     `rt=${r.requestTime.toFixed(3)} ust=${orDash(r.upstreamStatus)} kind=${r.kind} auth=${orDash(r.authMethod)} ` +
-    `groups="${groups}" rid=${r.requestId} reason=${orDash(r.rejectReason ?? r.error)}`
+    `groups="${groups}" rid=${r.requestId} reason=${orDash(r.rejectReason ?? r.error)}` +
+    (r.impersonatedUser === null ? '' : ` as="${escape(r.impersonatedUser)}"`) +
+    (r.route === null ? '' : ` route=${r.route}`) +
+    (r.rule === null ? '' : ` rule=${escape(r.rule, / /)}`)
   );
 }
 

@@ -20,6 +20,21 @@ export interface TokenAuthenticator {
   close(): Promise<void>;
 }
 
+/**
+ * kube's union for the client certificate (k8s.io/apiserver pkg/authentication/request/union):
+ * a valid certificate decides and no token is read; a bad one does not stop the rest, and is
+ * the answer only when nothing else finds a credential.
+ */
+export function clientCertificateFirst(x509: RequestAuthenticator | undefined, rest: RequestAuthenticator): RequestAuthenticator {
+  if (!x509) return rest;
+  return async (req, res) => {
+    const certificate = await x509(req, res);
+    if (certificate.kind === 'authenticated') return certificate;
+    const other = await rest(req, res);
+    return other.kind === 'absent' ? certificate : other;
+  };
+}
+
 /** The first authenticator that finds its credential decides; `absent` when none does. */
 export function authenticatorChain(authenticators: readonly RequestAuthenticator[]): RequestAuthenticator {
   return async (req, res) => {

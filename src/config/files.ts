@@ -4,8 +4,9 @@
  * checked at start, so a missing certificate is a config error naming its key
  * rather than a TLS failure at the first request.
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { ClientCAFileError, parseClientCABundle } from './ca-bundle.js';
 import { formatPath, type ConfigProblem } from './errors.js';
 import { configKeys } from './keys.js';
 
@@ -89,6 +90,17 @@ export function checkFiles(input: unknown, baseDir: string): ConfigProblem[] {
       if (message) problems.push({ path: formatPath(path), message });
     });
   }
+  // A client CA bundle that cannot verify client certificates is refused here, not at the first handshake.
+  visitStrings(input, 'listen.tls.clientCAFile', (_holder, _key, value, path) => {
+    const absolute = resolve(baseDir, value);
+    if (fileProblem(absolute, value)) return;
+    try {
+      parseClientCABundle(readFileSync(absolute, 'latin1'));
+    } catch (err) {
+      if (!(err instanceof ClientCAFileError)) throw err;
+      problems.push({ path: formatPath(path), message: `${absolute}: ${err.message}` });
+    }
+  });
   visitStrings(input, 'audit.path', (_holder, _key, value, path) => {
     if (value === '-') return;
     const message = auditPathProblem(resolve(baseDir, value));

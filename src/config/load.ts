@@ -7,10 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, type ConfigProblem } from './errors.js';
+import { checkCredentialFiles } from './credential-files.js';
 import { checkFiles, resolvePaths } from './files.js';
 import { configKeys, requiredLeafKeys } from './keys.js';
 import { describeValue, friendlyErrorMap, issuesToProblems } from './problems.js';
-import { configSchema, type Config } from './schema.js';
+import { AuthenticationConfigError, readAuthenticationConfigSync, sessionPairingProblems, type AuthenticationConfiguration } from './authentication-config.js';
+import { configSchema, type Config, type SessionConfig } from './schema.js';
 
 /** Options for {@link parseConfig}. */
 export interface ParseOptions {
@@ -59,9 +61,42 @@ export function parseConfig(input: unknown, baseDir: string, options: ParseOptio
   if (!result.success) problems.push(...issuesToProblems(result.error.issues));
   // On the raw input, so a missing file is reported even when other keys are wrong.
   if (options.checkFiles ?? true) problems.push(...checkFiles(input, base));
+  const authConfig = options.checkFiles ?? true ? readConfigFile(input, base, problems, result.data?.authentication.session) : undefined;
   if (!result.success || problems.length > 0) throw new ConfigError(bySection(problems));
   resolvePaths(result.data, base);
+  // The credential files' contents (token CSV, webhook kubeconfig), once their paths are absolute.
+  const credentialProblems = options.checkFiles ?? true ? checkCredentialFiles(result.data) : [];
+  if (credentialProblems.length > 0) throw new ConfigError(bySection(credentialProblems));
+  // The file's jwt list replaces authentication.jwt (empty when configFile is set): every reader of jwt[] sees the file's.
+  if (authConfig) result.data.authentication.jwt = [...authConfig.jwt];
   return deepFreeze(result.data);
+}
+
+const CONFIG_FILE_KEY = 'authentication.configFile';
+
+/**
+ * authentication.configFile, read and validated at start: its problems are
+ * this key's, each naming the file and the key inside it. Skipped when the
+ * file itself is missing (checkFiles reported that already).
+ */
+function readConfigFile(input: unknown, base: string, problems: ConfigProblem[], session: SessionConfig | undefined): AuthenticationConfiguration | undefined {
+  const written = (input as { authentication?: { configFile?: unknown } } | undefined)?.authentication?.configFile;
+  if (typeof written !== 'string' || written === '' || problems.some((p) => p.path === CONFIG_FILE_KEY)) return undefined;
+  const file = resolve(base, written);
+  try {
+    const config = readAuthenticationConfigSync(file);
+    problems.push(...sessionPairingProblems(config.jwt, session).map((message) => ({ path: CONFIG_FILE_KEY, message: `${file}: ${message}` })));
+    return config;
+  } catch (err) {
+    if (!(err instanceof AuthenticationConfigError)) throw err;
+    problems.push(...configFileProblems(file, err));
+    return undefined;
+  }
+}
+
+/** `authentication.configFile: /etc/kfp/auth.yaml: jwt[0].claimMappings.username: required`. */
+export function configFileProblems(file: string, err: AuthenticationConfigError): ConfigProblem[] {
+  return err.problems.map((p) => ({ path: CONFIG_FILE_KEY, message: `${file}: ${p.path ? `${p.path}: ` : ''}${p.message}` }));
 }
 
 /**
@@ -97,7 +132,7 @@ export function parseYaml(text: string): unknown {
     throw new ConfigError([{ path: '', message: `not usable YAML: ${(err as Error).message}` }]);
   }
   if (data === null || data === undefined) {
-    throw new ConfigError([{ path: '', message: `the file is empty; write at least ${requiredLeafKeys().join(', ')} (see config/quickstart.yaml)` }]);
+    throw new ConfigError([{ path: '', message: `the file is empty; write at least ${requiredLeafKeys().join(', ')} and upstream.url (or routes) (see config/quickstart.yaml)` }]);
   }
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new ConfigError([{ path: '', message: `expected a mapping of keys (listen:, upstream:, …) at the top, got ${describeValue(data)}` }]);

@@ -63,19 +63,10 @@ export const friendlyErrorMap: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
-/** Keys kube-apiserver's AuthenticationConfiguration has and we refuse: they take CEL. */
-const CEL_KEYS: Record<string, string> = {
-  expression: 'CEL expressions are not supported; use claim with prefix (claimMappings) or claim with requiredValue (claimValidationRules)',
-  valueExpression: 'CEL expressions are not supported',
-  userValidationRules: 'userValidationRules take CEL expressions, which are not supported',
-  extra: 'extra mappings take CEL expressions, which are not supported',
-};
-
 /** Known keys that are not ours, with what to do instead. */
 function specialKey(parent: string, key: string): string | undefined {
-  if (key in CEL_KEYS && parent.startsWith('authentication.jwt[]')) return CEL_KEYS[key];
-  if (key === 'message' && parent === 'authentication.jwt[].claimValidationRules[]') {
-    return 'a message goes with a CEL expression rule, which is not supported; use claim with requiredValue';
+  if (key === 'egressSelectorType' && parent === 'authentication.jwt[].issuer') {
+    return 'kube-apiserver\'s egress selector has no counterpart here: the proxy reaches the issuer directly';
   }
   if (parent === '' && (key === 'apiVersion' || key === 'kind')) {
     return "this is kube-front-proxy's configuration, not a kube-apiserver AuthenticationConfiguration; put its jwt list under authentication.jwt";

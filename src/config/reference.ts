@@ -31,7 +31,7 @@ export function renderReference(): string {
   for (const section of keys.filter((k) => k.parent === '')) {
     parts.push(`### \`${section.path}\``, '', `${section.description} ${section.required ? 'Required.' : 'Optional.'}`, '');
     parts.push('| key | type | default | meaning |', '|---|---|---|---|');
-    for (const key of keys.filter((k) => k.path.startsWith(`${section.path}.`))) {
+    for (const key of keys.filter((k) => k.path.startsWith(`${section.path}.`) || k.path.startsWith(`${section.path}[].`))) {
       parts.push(`| \`${key.path}\` | ${cell(key.type)} | ${cell(defaultCell(key))} | ${cell(key.description)} |`);
     }
     parts.push('');

@@ -10,7 +10,10 @@
  * every problem in one run.
  */
 import { z } from 'zod';
-import { duration, filePath, headerNames, hostPort, httpsUrl, parseUrl, validAt } from './fields.js';
+import { duration, filePath, hostPort, validAt } from './fields.js';
+import { jwtAuthenticatorList } from './jwt-schema.js';
+import { upstream } from './upstream-schema.js';
+import { routes, type RouteConfig } from './route-schema.js';
 import { sessionSchema } from './session-schema.js';
 
 export { isLoopbackHost } from './fields.js';
@@ -29,6 +32,11 @@ const tlsFiles = z
   .strictObject({
     certFile: filePath.describe('Serving certificate (PEM; a chain, leaf first).'),
     keyFile: filePath.describe('Private key (PEM) of certFile.'),
+    clientCAFile: filePath
+      .optional()
+      .describe(
+        "CA bundle (PEM) that verifies client certificates, as kube-apiserver's --client-ca-file: the proxy asks for a certificate but does not require one; one that verifies gives the user CN and the groups O. Reloaded when it changes.",
+      ),
   })
   .describe('The certificate the proxy presents to clients.');
 
@@ -75,7 +83,7 @@ const listen = z
       .max(64)
       .optional()
       .describe(
-        'Worker processes sharing the listener. Unset: one per core, or 1 when browser sessions use the memory store (each process would have its own sessions; use store.type redis to run several).',
+        'Worker processes sharing the listener. Unset: the container\'s cgroup CPU quota rounded up (no quota: one per core), no more than three quarters of its memory limit hold at the measured idle size of a process (docs/operations.md), and 1 when browser sessions use the memory store (each process would have its own sessions; use store.type redis to run several).',
       ),
   })
   .superRefine(
@@ -108,174 +116,61 @@ const listen = z
   )
   .describe('The HTTPS listener clients connect to, and the plain-HTTP health listener.');
 
-const identityHeaderKeys = ['user', 'group', 'extraPrefix', 'uid'] as const;
-
-const identityHeaders = z
-  .strictObject({
-    user: headerNames.default(['X-Remote-User']).describe('--requestheader-username-headers'),
-    group: headerNames.default(['X-Remote-Group']).describe('--requestheader-group-headers (one header line is sent per group)'),
-    extraPrefix: headerNames.default(['X-Remote-Extra-']).describe('--requestheader-extra-headers-prefix'),
-    uid: headerNames
-      .default(['X-Remote-Uid'])
-      .describe('--requestheader-uid-headers (Kubernetes 1.32+); sent only when the identity has a uid'),
-  })
-  .superRefine(
-    (h, ctx) => {
-      // One name in two roles would let a value meant for one be read as the other.
-      const seen = new Map<string, string>();
-      for (const key of identityHeaderKeys) {
-        for (const name of h[key]) {
-          const lower = name.toLowerCase();
-          const owner = seen.get(lower);
-          if (owner && owner !== key) {
-            ctx.addIssue({ code: 'custom', path: [key], message: `"${name}" is already used by identityHeaders.${owner}; each header name may have one role` });
-          }
-          seen.set(lower, key);
-        }
-      }
-      for (const key of ['user', 'group', 'uid'] as const) {
-        for (const name of h[key]) {
-          const prefix = h.extraPrefix.find((p) => name.toLowerCase().startsWith(p.toLowerCase()));
-          if (prefix) ctx.addIssue({ code: 'custom', path: [key], message: `"${name}" starts with the extra prefix "${prefix}", so kube-apiserver would read it as an extra` });
-        }
-      }
-    },
-    { when: validAt(...identityHeaderKeys) },
-  )
-  .prefault({})
-  .describe(
-    "Header names that carry the identity; they must match kube-apiserver's --requestheader-* flags. Each is one name or a list: the first is set, all are removed from client requests.",
-  );
-
-const upstream = z
-  .strictObject({
-    url: httpsUrl(
-      'https://127.0.0.1:6443',
-      'the identity headers would cross the network in clear text, and anyone who can reach the upstream could send their own and act as any user',
-    )
-      // Requests keep their own path and go to the URL's origin: a path here would be silently dropped.
-      .refine((text) => {
-        const url = parseUrl(text);
-        return !url || url.pathname === '/';
-      }, 'a path is not supported; write only https://host:port')
-      .describe('Where requests are forwarded, e.g. https://10.0.0.1:6443. http:// only to a loopback host.'),
-    caFile: filePath.optional().describe("CA bundle (PEM) that verifies the upstream's serving certificate (kubeadm: /etc/kubernetes/pki/ca.crt)."),
-    clientCertFile: filePath
-      .optional()
-      .describe(
-        'Client certificate (PEM) the proxy presents upstream. kube-apiserver trusts identity headers only over a certificate signed by its --requestheader-client-ca-file whose CN is in --requestheader-allowed-names. Set together with clientKeyFile.',
-      ),
-    clientKeyFile: filePath.optional().describe('Private key (PEM) of clientCertFile.'),
-    serverName: z.string().optional().describe("TLS server name to verify, when it differs from the URL's host."),
-    identityHeaders,
-    responseTimeout: duration.prefault('60s').describe('Time the upstream has to answer a short request with its response head.'),
-    connections: z
-      .number()
-      .int()
-      .min(1)
-      .optional()
-      .describe(
-        'Most connections to the upstream at once; unset means no limit. Over HTTP/1.1 every open watch holds one, so a limit also caps concurrent watches.',
-      ),
-  })
-  .superRefine(
-    (u, ctx) => {
-      if (u.clientCertFile && !u.clientKeyFile) {
-        ctx.addIssue({ code: 'custom', path: ['clientKeyFile'], message: 'required when clientCertFile is set: the private key of that certificate' });
-      }
-      if (u.clientKeyFile && !u.clientCertFile) {
-        ctx.addIssue({ code: 'custom', path: ['clientCertFile'], message: 'required when clientKeyFile is set: the certificate of that key' });
-      }
-    },
-    { when: validAt('clientCertFile', 'clientKeyFile') },
-  )
-  .superRefine(
-    (u, ctx) => {
-      if (new URL(u.url).protocol !== 'http:') return;
-      // TLS settings on a plain-http upstream would be silently ignored: refuse rather than mislead.
-      for (const key of ['caFile', 'clientCertFile', 'clientKeyFile', 'serverName'] as const) {
-        if (u[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'has no effect with an http:// upstream.url; use https:// or remove it' });
-      }
-    },
-    { when: validAt('url', 'caFile', 'clientCertFile', 'clientKeyFile', 'serverName') },
-  )
-  .describe('The kube-apiserver (or other service) requests are forwarded to: over TLS, mutual with clientCertFile.');
-
-const prefixed = (what: string) =>
-  z.strictObject({
-    claim: z.string().min(1, `the ${what} claim name must not be empty`).describe(`Claim holding the ${what}.`),
-    // kube-apiserver requires an explicit prefix when a claim is set; so do we,
-    // so that one file means the same in both places.
-    prefix: z
-      .string({ error: (iss) => (iss.input === undefined ? `required; write prefix: "" to use the ${what} claim as is (kube-apiserver requires it too)` : undefined) })
-      .describe(`Prepended to ${what === 'groups' ? 'every group' : 'the user name'}; required, "" for none.`),
-  });
-
-const jwtIssuer = z
-  .strictObject({
-    url: httpsUrl('https://idp.example.com', 'keys and discovery fetched in clear text can be replaced by anyone on the path').describe(
-      'Issuer URL exactly as the tokens\' "iss" claim spells it (a trailing slash matters).',
-    ),
-    discoveryURL: httpsUrl('https://idp.internal/.well-known/openid-configuration', 'keys fetched in clear text can be replaced by anyone on the path')
-      .optional()
-      .describe('Where to fetch the discovery document when not at {url}/.well-known/openid-configuration.'),
-    audiences: z
-      .array(z.string().min(1))
-      .min(1, 'name at least one audience (the client ID tokens are issued for)')
-      .refine((a) => new Set(a).size === a.length, 'lists an audience twice')
-      .describe('Accepted "aud" values; a token passes if its aud contains any of them.'),
-    audienceMatchPolicy: z.literal('MatchAny').optional().describe('For compatibility with kube-apiserver; MatchAny is the only policy.'),
-    certificateAuthority: z.string().optional().describe("CA bundle (PEM, inline) that verifies the issuer's TLS certificate."),
-    certificateAuthorityFile: filePath.optional().describe('The same, read from a file. Set one of the two, not both.'),
-  })
-  .superRefine(
-    (i, ctx) => {
-      if (i.certificateAuthority !== undefined && i.certificateAuthorityFile !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['certificateAuthorityFile'], message: 'set certificateAuthority or certificateAuthorityFile, not both' });
-      }
-    },
-    { when: validAt('certificateAuthority', 'certificateAuthorityFile') },
-  );
-
-const jwtAuthenticator = z.strictObject({
-  issuer: jwtIssuer.describe('Who issues the tokens, and for whom.'),
-  claimValidationRules: z
-    .array(
-      z.strictObject({
-        claim: z.string().min(1).describe('Claim to check.'),
-        requiredValue: z.string().describe('The claim must be a string equal to this.'),
-      }),
-    )
-    .default([])
-    .describe('Claims a token must carry with a given value. CEL expressions are not supported.'),
-  claimMappings: z
-    .strictObject({
-      username: prefixed('username').describe('Where the user name comes from. When the claim is email and email_verified is present, it must be true.'),
-      groups: prefixed('groups').optional().describe('Where the groups come from: a string or a list of strings.'),
-      uid: z
-        .strictObject({ claim: z.string().min(1).describe('Claim holding the uid; tokens without it are refused.') })
-        .optional()
-        .describe('Where the uid comes from.'),
-    })
-    .describe('How claims become the identity. CEL expressions are not supported: use claim and prefix.'),
-  /**
-   * A token with an unknown kid waits for the next allowed refetch rather than
-   * failing, so a freshly rotated key is accepted at once while a flood of
-   * bogus kids costs the identity provider at most one request per interval.
-   */
-  jwksRefetchInterval: duration.prefault('2s').describe("How often an unknown key id may make the proxy refetch the issuer's JWKS."),
-});
 
 const authentication = z
   .strictObject({
     allowImpersonationHeaders: z
       .boolean()
       .default(false)
-      .describe("Forward clients' Impersonate-* headers (kube-apiserver then authorizes them against the caller). When false they are refused with 403."),
-    jwt: z
-      .array(jwtAuthenticator)
+      .describe(
+        "Honour clients' Impersonate-* headers (kubectl --as). requestheader mode forwards them and kube-apiserver authorizes them against the caller; impersonation mode first asks kube-apiserver (SubjectAccessReview, which needs system:auth-delegator) whether the caller may impersonate each target, and refuses with 403 otherwise. When false they are refused with 403.",
+      ),
+    jwt: jwtAuthenticatorList
       .default([])
       .describe("JWT issuers, shaped like kube-apiserver's AuthenticationConfiguration jwt list; a token goes to the entry whose issuer.url equals its iss."),
+    configFile: filePath
+      .optional()
+      .describe(
+        "A kube-apiserver AuthenticationConfiguration file (apiserver.config.k8s.io/v1 or v1beta1: what --authentication-config reads), used unchanged: its jwt list replaces authentication.jwt, and it is reloaded when it changes.",
+      ),
+    x509: z
+      .strictObject({
+        refuseSystemGroups: z
+          .boolean()
+          .default(false)
+          .describe('Refuse (401) a client certificate whose O names a system: group (system:masters bypasses RBAC): break-glass certificates then need an explicit ClusterRoleBinding.'),
+      })
+      .prefault({})
+      .describe('Client certificates (listen.tls.clientCAFile).'),
+    staticTokenFile: filePath
+      .optional()
+      .describe(
+        "Static bearer tokens in kube-apiserver's --token-auth-file CSV format (token,user,uid[,\"group1,group2\"]). For development and kind only: the tokens never expire; a warning is logged at start.",
+      ),
+    webhook: z
+      .strictObject({
+        configFile: filePath.describe("A kubeconfig naming the webhook (kube-apiserver's --authentication-token-webhook-config-file); it is sent TokenReview v1."),
+        cacheTTL: duration.prefault('2m').describe("How long an answer (yes or no) is remembered (--authentication-token-webhook-cache-ttl)."),
+        timeout: duration.prefault('10s').describe('Time the webhook has to answer; a webhook that does not is a refusal (fail closed).'),
+      })
+      .optional()
+      .describe('Bearer tokens vouched for by a TokenReview webhook (Guard, LDAP or cloud IAM bridges).'),
+    tokenReview: z
+      .strictObject({
+        kubeconfig: filePath
+          .optional()
+          .describe("A kubeconfig for the proxy's own calls to the TokenReview API; unset: the in-cluster service account (its projected token is re-read as it rotates)."),
+        cacheTTL: duration.prefault('10s').describe('How long an answer (yes or no) is remembered; a deleted service account\'s token works at most this long.'),
+        timeout: duration.prefault('10s').describe('Time kube-apiserver has to answer a TokenReview; one that does not is a refusal (fail closed).'),
+      })
+      .optional()
+      .describe("Bearer tokens (service-account tokens, and any other kube-apiserver accepts) checked with kube-apiserver's TokenReview API, then forwarded as the reviewed identity. The proxy needs system:auth-delegator."),
+    passthrough: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Forward a bearer token none of the above claims unread, with no identity headers and without the proxy\'s client certificate, for kube-apiserver to decide. The audit line says auth=passthrough.',
+      ),
     tokenCacheTTL: duration.prefault('10s').describe("How long a successful token verification is remembered (never past the token's exp)."),
     tokenCacheMaxEntries: z.number().int().min(0).default(10_000).describe('Most verifications remembered at once; 0 turns the cache off.'),
     session: sessionSchema.optional(),
@@ -299,7 +194,16 @@ const authentication = z
   )
   .superRefine(
     (a, ctx) => {
-      if (!a.session) return;
+      if (a.configFile !== undefined && a.jwt.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['jwt'], message: 'set authentication.configFile or authentication.jwt, not both: the file\'s jwt list replaces this one' });
+      }
+    },
+    { when: validAt('jwt', 'configFile') },
+  )
+  .superRefine(
+    (a, ctx) => {
+      // With configFile the pairing is checked when the file is read (it may change later).
+      if (!a.session || a.configFile !== undefined) return;
       // The session's id_token is mapped by the jwt entry of its issuer: one mapping path, not two.
       const { issuerURL, clientID } = a.session.oidc;
       const entry = a.jwt.find((j) => j.issuer.url === issuerURL);
@@ -313,11 +217,11 @@ const authentication = z
         ctx.addIssue({
           code: 'custom',
           path: ['session', 'oidc', 'clientID'],
-          message: `"${clientID}" is not among the audiences of the jwt entry for ${issuerURL}; add it there, id_tokens are issued for it`,
+          message: `"${clientID}" is not among the audiences of the jwt entry for ${issuerURL}; add it there (with audienceMatchPolicy: MatchAny when there are two), id_tokens are issued for it`,
         });
       }
     },
-    { when: validAt('jwt', 'session') },
+    { when: validAt('jwt', 'session', 'configFile') },
   )
   .prefault({})
   .describe('How callers prove who they are.');
@@ -340,13 +244,33 @@ const log = z
   .prefault({})
   .describe('Operational logging.');
 
-export const configSchema = z.strictObject({
-  listen,
-  upstream,
-  authentication,
-  audit,
-  log,
-});
+export const configSchema = z
+  .strictObject({
+    listen,
+    upstream: upstream.optional(),
+    routes: routes.optional(),
+    authentication,
+    audit,
+    log,
+  })
+  .superRefine((c, ctx) => {
+    if (c.upstream === undefined && c.routes === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'required: where requests are forwarded (upstream.url), or routes for several upstreams' });
+    }
+    if (c.upstream !== undefined && c.routes !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['routes'], message: 'set upstream (one upstream for everything) or routes, not both: an unmatched request must never fall to a default upstream' });
+    }
+  });
+
+/**
+ * The routes requests are matched against: `routes`, or the top-level
+ * `upstream` as the one route for every host and path, where every
+ * authenticated caller may pass.
+ */
+export function configuredRoutes(config: Config): readonly RouteConfig[] {
+  if (config.routes) return config.routes;
+  return [{ pathPrefix: '/', upstream: config.upstream as UpstreamConfig, public: false }];
+}
 
 /** The configuration as written (before defaults). */
 export type ConfigInput = z.input<typeof configSchema>;
@@ -354,4 +278,6 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type JwtAuthenticatorConfig = Config['authentication']['jwt'][number];
 export type { SessionConfig } from './session-schema.js';
-export type IdentityHeadersConfig = Config['upstream']['identityHeaders'];
+export type UpstreamConfig = NonNullable<Config['upstream']>;
+export type IdentityHeadersConfig = UpstreamConfig['identityHeaders'];
+export type { RouteConfig, AllowRule } from './route-schema.js';

@@ -12,12 +12,13 @@ import type { Logger } from '../observe/logger.js';
 import { createLogoutTokenVerifier } from './backchannel.js';
 import { providerAgent, retryUntilDone } from '../authn/idp.js';
 import { discoverClient, type OidcClient } from './oidc-client.js';
+import { createLoginHosts } from './login-hosts.js';
 import { createLoginState } from './login-state.js';
 import { createLoginRoutes, type LoginRoutes } from './routes.js';
 import { readLoginSecrets } from './secrets.js';
-import { createSessionMiddleware } from './session.js';
+import { createSessionMiddleware, sessionAccessToken } from './session.js';
+import type { ClientRequest } from '../request/client.js';
 import { createMemoryBackend } from './store/memory.js';
-import { createRedisBackend } from './store/redis.js';
 import type { SessionBackend } from './store/types.js';
 
 export interface Login {
@@ -26,11 +27,15 @@ export interface Login {
   /** The session cookie as a credential, for the authenticator chain. */
   readonly authenticate: SessionAuthenticator;
   readonly cookieName: string;
+  /** Where an anonymous browser on `authority` asking for `target` goes to sign in. */
+  readonly startURL: (authority: string | undefined, target: string) => string;
   /**
    * True for the cookies the proxy itself sets (the session cookie, the login-state
    * cookie): an upstream must not set them, nor see them.
    */
   ownsCookie(name: string): boolean;
+  /** The session's access token from the provider (after the session authenticator read the request). */
+  accessToken(req: ClientRequest): string | undefined;
   /** True for the login routes' own paths (a plain function: the pipeline is handed it). */
   readonly isLoginPath: (path: string) => boolean;
   notReady(): string[];
@@ -67,12 +72,22 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
     { signal: abort.signal, onFailure: (failure) => log.warn({ issuer: session.oidc.issuerURL, ...failure }, 'login provider discovery failed; retrying') },
   );
 
-  const authenticateSession = createSessionAuthenticator({ config: session, middleware, backend, client: () => client, tokens, logger: log });
+  const hosts = createLoginHosts({
+    redirectURL: session.oidc.redirectURL,
+    pathPrefix: session.pathPrefix,
+    cookieDomain: session.cookie.domain,
+    routeHosts: (config.routes ?? []).flatMap((route) => (route.host === undefined ? [] : [route.host])),
+  });
+  for (const pattern of hosts.foreignPatterns) {
+    log.info({ host: pattern, callback: `https://${pattern}${session.pathPrefix}/callback` }, 'route host outside cookie.domain: it signs in on its own; register its callback at the provider');
+  }
+  const authenticateSession = createSessionAuthenticator({ config: session, middleware, backend, client: () => client, tokens, hostOnly: hosts.hostOnly, logger: log });
   const routes = createLoginRoutes({
     config: session,
     middleware,
     backend,
     loginState,
+    hosts,
     client: () => client,
     tokens,
     authenticateSession,
@@ -86,8 +101,10 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
     prefix,
     routes,
     cookieName: session.cookie.name,
+    startURL: hosts.startURL,
     ownsCookie: (name) => name === session.cookie.name || name === loginState.cookieName,
     authenticate: authenticateSession,
+    accessToken: sessionAccessToken,
     isLoginPath: (path) => path === prefix || path.startsWith(`${prefix}/`),
     notReady: () => [...(client ? [] : ['login provider (discovery not done yet)']), ...(backend.healthy() ? [] : ['session store'])],
     close: async () => {
@@ -98,9 +115,10 @@ export async function createLogin(config: Config, tokens: TokenAuthenticator, lo
   };
 }
 
-function createBackend(session: SessionConfig, logger: Logger): Promise<SessionBackend> | SessionBackend {
+async function createBackend(session: SessionConfig, logger: Logger): Promise<SessionBackend> {
   const { store, cookie } = session;
-  return store.type === 'redis'
-    ? createRedisBackend({ url: store.redis.url, keyPrefix: store.redis.keyPrefix, idleTimeoutMs: cookie.idleTimeout, maxAgeMs: cookie.maxAge, logger })
-    : createMemoryBackend({ maxEntries: store.maxEntries, idleTimeoutMs: cookie.idleTimeout });
+  if (store.type !== 'redis') return createMemoryBackend({ maxEntries: store.maxEntries, idleTimeoutMs: cookie.idleTimeout });
+  // Imported only when configured: the Redis client and connect-redis are about 13 MiB per process.
+  const { createRedisBackend } = await import('./store/redis.js');
+  return createRedisBackend({ url: store.redis.url, keyPrefix: store.redis.keyPrefix, idleTimeoutMs: cookie.idleTimeout, maxAgeMs: cookie.maxAge, logger });
 }

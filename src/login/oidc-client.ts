@@ -28,7 +28,8 @@ export interface PendingLogin {
   readonly returnTo: string;
 }
 
-export async function startLogin(client: OidcClient, config: SessionConfig['oidc'], returnTo: string): Promise<{ url: URL; pending: PendingLogin }> {
+/** Starts a login whose callback is `redirectURL` (the configured one, or a foreign gateway host's own). */
+export async function startLogin(client: OidcClient, config: SessionConfig['oidc'], returnTo: string, redirectURL: string): Promise<{ url: URL; pending: PendingLogin }> {
   const pending = {
     state: oidc.randomState(),
     nonce: oidc.randomNonce(),
@@ -37,7 +38,7 @@ export async function startLogin(client: OidcClient, config: SessionConfig['oidc
   };
   const url = oidc.buildAuthorizationUrl(client, {
     ...config.extraAuthParams,
-    redirect_uri: config.redirectURL,
+    redirect_uri: redirectURL,
     scope: config.scopes.join(' '),
     response_type: 'code',
     code_challenge: await oidc.calculatePKCECodeChallenge(pending.codeVerifier),
@@ -50,6 +51,8 @@ export async function startLogin(client: OidcClient, config: SessionConfig['oidc
 
 export interface LoginTokens {
   readonly idToken: string;
+  /** The provider's access token, for routes with passAccessToken. */
+  readonly accessToken?: string;
   readonly refreshToken?: string;
   /** The id_token's exp, epoch ms. */
   readonly expiresAt: number;
@@ -60,10 +63,11 @@ export interface LoginTokens {
 
 /**
  * Exchanges the code: openid-client checks state, PKCE and the id_token
- * (signature, iss, aud, nonce). `callbackSearch` is the callback's query string.
+ * (signature, iss, aud, nonce). `callbackSearch` is the callback's query string;
+ * `redirectURL` the one the login started with.
  */
-export async function finishLogin(client: OidcClient, config: SessionConfig['oidc'], callbackSearch: string, pending: PendingLogin): Promise<LoginTokens> {
-  const current = new URL(config.redirectURL);
+export async function finishLogin(client: OidcClient, redirectURL: string, callbackSearch: string, pending: PendingLogin): Promise<LoginTokens> {
+  const current = new URL(redirectURL);
   current.search = callbackSearch;
   const tokens = await oidc.authorizationCodeGrant(client, current, {
     pkceCodeVerifier: pending.codeVerifier,
@@ -92,6 +96,7 @@ function toLoginTokens(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointRe
   if (!tokens.id_token || !claims) throw new Error('the provider returned no id_token');
   return {
     idToken: tokens.id_token,
+    ...(tokens.access_token ? { accessToken: tokens.access_token } : {}),
     ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
     expiresAt: claims.exp * 1000,
     sub: claims.sub,

@@ -39,6 +39,21 @@ export function signedOutPage(prefix: string): string {
   return layout(prefix, 'Signed out', `<p>You are signed out.</p>${signInAgain(prefix)}`);
 }
 
+/**
+ * A signed-in person a route's rule refuses: who they are signed in as, and
+ * how to be someone else (sign out here, then sign in with another account).
+ */
+export function forbiddenPage(prefix: string, identity: Identity, route: string | undefined): string {
+  const groups = identity.groups.length ? identity.groups.map(escapeHtml).join(', ') : 'none';
+  const where = route ? `<strong>${escapeHtml(route)}</strong>` : 'this page';
+  return layout(
+    prefix,
+    'Not allowed here',
+    `<p>You are signed in as <strong>${escapeHtml(identity.username)}</strong> (groups: ${groups}), and ${where} does not let that account in.</p>` +
+      `<p>If you have another account that may, sign out and sign in with it:</p>${signOutForm(prefix)}`,
+  );
+}
+
 export interface KubeconfigView {
   readonly identity: Identity;
   readonly tokenKubeconfig: string;

@@ -4,8 +4,11 @@
  * else falls back to "/", so the login can never be an open redirect.
  */
 
-/** Returns a safe target for `rd`, or "/" when it is not one. */
-export function safeRedirect(rd: unknown, allowedHosts: readonly string[]): string {
+/**
+ * Returns a safe target for `rd`, or "/" when it is not one. `alsoAllowed` admits
+ * more hosts (the gateway's route hosts under the cookie domain).
+ */
+export function safeRedirect(rd: unknown, allowedHosts: readonly string[], alsoAllowed: (host: string) => boolean = () => false): string {
   if (typeof rd !== 'string' || rd.length === 0 || rd.length > 4096) return '/';
   // Browsers treat "\" as "/" and drop tabs and newlines in URLs: "/\evil.com" and
   // "/\t/evil.com" would both leave the site. Refuse anything of the kind outright.
@@ -24,5 +27,5 @@ export function safeRedirect(rd: unknown, allowedHosts: readonly string[]): stri
   if (!URL.canParse(rd)) return '/';
   const url = new URL(rd);
   if (url.protocol !== 'https:' || url.username || url.password) return '/';
-  return allowedHosts.includes(url.host) || allowedHosts.includes(url.hostname) ? url.href : '/';
+  return allowedHosts.includes(url.host) || allowedHosts.includes(url.hostname) || alsoAllowed(url.host) ? url.href : '/';
 }

@@ -22,12 +22,14 @@ import type { Logger } from '../observe/logger.js';
 import { authority, type ClientRequest, type ClientResponse } from '../request/client.js';
 import type { LogoutTokenVerifier } from './backchannel.js';
 import { endSessionUrl, finishLogin, startLogin, type OidcClient } from './oidc-client.js';
+import { hostOf } from '../request/client.js';
+import type { LoginHosts } from './login-hosts.js';
 import type { LoginState } from './login-state.js';
 import { errorPage, kubeconfigPage, PAGE_CSS, PAGE_JS, signedOutPage, signOutPage, signOutRefusedPage } from './pages.js';
 import { safeRedirect } from './redirect.js';
 import { appendSetCookie, readForm, redirect, send, sendJson } from './reply.js';
 import { isSameOrigin } from './same-origin.js';
-import { destroySession, loadSession, regenerateSession, saveSession, type SessionMiddleware, type SessionRequest } from './session.js';
+import { destroySession, loadSession, regenerateSession, saveSession, storedTokens, type SessionMiddleware, type SessionRequest } from './session.js';
 import type { SessionBackend } from './store/types.js';
 
 export interface LoginRoutesDeps {
@@ -40,6 +42,8 @@ export interface LoginRoutesDeps {
   readonly tokens: TokenAuthenticator;
   readonly authenticateSession: SessionAuthenticator;
   readonly logoutTokens: LogoutTokenVerifier;
+  /** Which host a browser signs in on, and what its callback and cookie are. */
+  readonly hosts: LoginHosts;
   /** PEM embedded in offered kubeconfigs, when configured. */
   readonly kubeconfigCA: string | undefined;
   readonly logger: Logger;
@@ -96,10 +100,11 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
   const session = async (req: ClientRequest, res: ClientResponse) => (await loadSession(deps.middleware, req, res)).session!;
 
   /** Starts a login; nothing is stored on our side until it succeeds. */
-  const start: Route = async (_req, res, url) => {
+  const start: Route = async (req, res, url) => {
     const client = withClient(res);
     if (!client) return;
-    const login = await startLogin(client, config.oidc, safeRedirect(url.searchParams.get('rd') ?? undefined, config.allowedRedirectHosts));
+    const returnTo = safeRedirect(url.searchParams.get('rd') ?? undefined, config.allowedRedirectHosts, deps.hosts.mayReturnTo);
+    const login = await startLogin(client, config.oidc, returnTo, deps.hosts.redirectURL(authority(req)));
     appendSetCookie(res, await loginState.seal(login.pending));
     redirect(res, login.url.href);
   };
@@ -122,7 +127,8 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     if (!loginState.consume(pending.state)) return staleLogin(res);
     let tokens;
     try {
-      tokens = await finishLogin(client, config.oidc, url.search, pending);
+      // The login-state cookie is this host's alone, so the login started on this host too.
+      tokens = await finishLogin(client, deps.hosts.redirectURL(authority(req)), url.search, pending);
     } catch (err) {
       logger.info({ err: (err as Error).message }, 'login callback refused');
       return page(res, 400, "The identity provider's answer could not be verified.");
@@ -138,7 +144,13 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     const sess = await session(req, res);
     await regenerateSession(sess);
     const fresh = (req as SessionRequest).session!;
-    fresh.tokens = { idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), expiresAt: tokens.expiresAt };
+    // A foreign gateway host's session is its own: no cookie for a domain it is not in.
+    if (deps.hosts.hostOnly(authority(req))) {
+      fresh.cookie.domain = undefined;
+      // And the session is that host's alone, whoever else sees its cookie (session-authenticator.ts).
+      fresh.host = hostOf(authority(req))!;
+    }
+    fresh.tokens = storedTokens(tokens);
     fresh.createdAt = Date.now();
     await saveSession(fresh);
     await deps.backend.index(fresh.id, { sub: tokens.sub, ...(tokens.sid ? { sid: tokens.sid } : {}) });
@@ -156,7 +168,8 @@ export function createLoginRoutes(deps: LoginRoutesDeps): LoginRoutes {
     const sess = await session(req, res);
     const idToken = sess.tokens?.idToken;
     await destroySession(sess);
-    const { name, domain } = config.cookie;
+    const { name } = config.cookie;
+    const domain = deps.hosts.hostOnly(authority(req)) ? '' : config.cookie.domain;
     appendSetCookie(res, serializeCookie(name, '', { path: '/', ...(domain ? { domain } : {}), expires: new Date(0), secure: true, httpOnly: true, sameSite: 'lax' }));
     const client = deps.client();
     const logout = client && endSessionUrl(client, idToken);

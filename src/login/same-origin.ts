@@ -7,6 +7,7 @@
  * itself.
  */
 import { authority, type ClientRequest } from '../request/client.js';
+import { originOf } from '../request/origin.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -29,11 +30,4 @@ export function isSameOrigin(req: ClientRequest, allowedOrigins: readonly string
   const from = originOf(req.headers.origin ?? req.headers.referer);
   if (from === undefined) return false;
   return from === originOf(`https://${authority(req) ?? ''}`) || allowedOrigins.includes(from);
-}
-
-/** The origin of a URL, normalised as browsers write it (lower-case host, no default port); undefined when it is not one. */
-function originOf(url: string | undefined): string | undefined {
-  if (url === undefined || !URL.canParse(url)) return undefined;
-  const origin = new URL(url).origin;
-  return origin === 'null' ? undefined : origin;
 }

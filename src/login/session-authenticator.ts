@@ -9,11 +9,13 @@
 import type { SessionConfig } from '../config/schema.js';
 import { refresh, type OidcClient } from './oidc-client.js';
 import { cookieValues } from './cookie-header.js';
-import { destroySession, loadSession, reloadSession, saveSession, type SessionMiddleware, type SessionRequest } from './session.js';
+import { destroySession, loadSession, reloadSession, saveSession, storedTokens, type SessionMiddleware, type SessionRequest } from './session.js';
 import type { SessionBackend } from './store/types.js';
 import type { Logger } from '../observe/logger.js';
 import type { RequestAuthenticator, TokenAuthenticator } from '../authn/authenticator.js';
-import { absent, rejected } from '../request/identity.js';
+import { absent, rejected, withClaims } from '../request/identity.js';
+import { judgedHost } from '../request/judged-host.js';
+import { hostOf } from '../request/client.js';
 
 export interface SessionAuthenticatorDeps {
   readonly config: SessionConfig;
@@ -22,6 +24,8 @@ export interface SessionAuthenticatorDeps {
   /** Undefined until discovery of the provider has succeeded. */
   readonly client: () => OidcClient | undefined;
   readonly tokens: TokenAuthenticator;
+  /** True for a foreign gateway host, whose sessions are its own (login-hosts.ts). */
+  readonly hostOnly: (authority: string | undefined) => boolean;
   readonly logger: Logger;
 }
 
@@ -45,7 +49,7 @@ export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): Sess
       if (!s.tokens.refreshToken || !client) return false;
       try {
         const next = await refresh(client, s.tokens.refreshToken);
-        s.tokens = { idToken: next.idToken, ...(next.refreshToken ? { refreshToken: next.refreshToken } : {}), expiresAt: next.expiresAt };
+        s.tokens = storedTokens(next);
         await saveSession(s);
         return true;
       } catch (err) {
@@ -77,6 +81,10 @@ export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): Sess
     const s = sreq.session;
     // A forged, tampered or expired cookie yields a fresh, empty session.
     if (!s?.tokens || !s.createdAt) return absent;
+    // A session is for the host it was made on (a foreign host's) or for the cookie's domain, never
+    // both: whoever sees one host's cookie (its ingress, its app behind forward-auth) cannot use it elsewhere.
+    const judged = judgedHost(req);
+    if (s.host !== undefined ? hostOf(judged) !== s.host : deps.hostOnly(judged)) return rejected('session_for_another_host');
     if (Date.now() > s.createdAt + config.cookie.maxAge) {
       await destroySession(s).catch(() => {});
       return rejected('session_expired');
@@ -89,6 +97,8 @@ export function createSessionAuthenticator(deps: SessionAuthenticatorDeps): Sess
     if (!idToken) return absent;
     const outcome = await deps.tokens.authenticateToken(idToken);
     if (outcome.kind !== 'authenticated') return outcome;
-    return { kind: 'authenticated', identity: { ...outcome.identity, authMethod: 'session' } };
+    const { identity } = outcome;
+    // (The spread leaves the claims behind: they are not enumerable.)
+    return { kind: 'authenticated', identity: identity.claims ? withClaims({ ...identity, authMethod: 'session' }, identity.claims) : { ...identity, authMethod: 'session' } };
   };
 }

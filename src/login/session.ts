@@ -11,9 +11,11 @@ import type { SessionBackend } from './store/types.js';
 declare module 'express-session' {
   interface SessionData {
     /** After login. */
-    tokens: { idToken: string; refreshToken?: string; expiresAt: number };
+    tokens: { idToken: string; accessToken?: string; refreshToken?: string; expiresAt: number };
     /** Epoch ms of the login, for the absolute lifetime. */
     createdAt: number;
+    /** The host a host-only session was made for (a foreign gateway host's own login); none for a session of the cookie's domain. */
+    host: string;
   }
 }
 
@@ -64,3 +66,16 @@ export const reloadSession = (s: Session) => new Promise<void>((resolve, reject)
 export const destroySession = (s: Session) => new Promise<void>((resolve, reject) => s.destroy((err) => (err ? reject(err) : resolve())));
 export const regenerateSession = (s: Session) => new Promise<void>((resolve, reject) => s.regenerate((err) => (err ? reject(err) : resolve())));
 
+
+/** What a session keeps of the provider's tokens. */
+export function storedTokens(tokens: { idToken: string; accessToken?: string; refreshToken?: string; expiresAt: number }): SessionData['tokens'] {
+  return {
+    idToken: tokens.idToken,
+    ...(tokens.accessToken ? { accessToken: tokens.accessToken } : {}),
+    ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
+    expiresAt: tokens.expiresAt,
+  };
+}
+
+/** The session's access token, once the session middleware has read the request's session. */
+export const sessionAccessToken = (req: ClientRequest): string | undefined => (req as SessionRequest).session?.tokens?.accessToken;

@@ -14,6 +14,10 @@ export interface ProxyMetrics {
   /** Open watches, follows and tunnels, by kind. */
   longRunningOpened(kind: string): void;
   longRunningClosed(kind: string): void;
+  /** A look at authentication.configFile that found it changed: applied (success) or not (failure). */
+  authenticationConfigReloaded(status: 'success' | 'failure'): void;
+  /** The configuration file now in use, by its `sha256:…` hash (at start and after each successful reload). */
+  authenticationConfigApplied(hash: string): void;
 }
 
 export function createMetrics(): ProxyMetrics {
@@ -51,10 +55,31 @@ export function createMetrics(): ProxyMetrics {
     registers: [registry],
   });
 
+  // kube-apiserver's apiserver_authentication_config_controller_* (k8s.io/apiserver@v0.37.2
+  // pkg/server/options/authenticationconfig/metrics/metrics.go), without its apiserver_id_hash label.
+  const reloads = new Counter({
+    name: 'kfp_authentication_config_controller_automatic_reloads_total',
+    help: 'Total number of automatic reloads of authentication configuration split by status.',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  const lastReload = new Gauge({
+    name: 'kfp_authentication_config_controller_automatic_reload_last_timestamp_seconds',
+    help: 'Timestamp of the last automatic reload of authentication configuration split by status.',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  const configInfo = new Gauge({
+    name: 'kfp_authentication_config_controller_last_config_info',
+    help: 'Information about the last applied authentication configuration with hash as label.',
+    labelNames: ['hash'],
+    registers: [registry],
+  });
+
   return {
     registry,
     requestDone(ctx) {
-      const labels = { code: String(ctx.status ?? 0), auth_method: ctx.identity?.authMethod ?? 'none', kind: ctx.kind };
+      const labels = { code: String(ctx.status ?? 0), auth_method: ctx.authMethod ?? 'none', kind: ctx.kind };
       requests.inc(labels);
       duration.observe({ kind: ctx.kind }, elapsedSeconds(ctx));
     },
@@ -62,5 +87,14 @@ export function createMetrics(): ProxyMetrics {
     upstreamError: (code) => upstreamErrors.inc({ code }),
     longRunningOpened: (kind) => open.inc({ kind }),
     longRunningClosed: (kind) => open.dec({ kind }),
+    authenticationConfigReloaded(status) {
+      reloads.inc({ status });
+      lastReload.set({ status }, Date.now() / 1000);
+    },
+    authenticationConfigApplied(hash) {
+      // One series: the hash in use now (kube's config-info collector reports only the current one).
+      configInfo.reset();
+      configInfo.set({ hash }, 1);
+    },
   };
 }

@@ -86,3 +86,34 @@ export function identityHeaderLines(identity: Identity, names: IdentityHeadersCo
   }
   return { ok: true, lines };
 }
+
+/**
+ * The identity as oauth2-proxy hands it to web applications (its
+ * `--pass-user-headers` set), for `upstream.identity: application`:
+ * X-Forwarded-User (the user name), -Email and -Preferred-Username (from the
+ * verified token's claims, when it has them as strings), -Groups (joined with
+ * commas, as oauth2-proxy does: so a group with a comma in it is refused, not
+ * split into two), and -Access-Token when asked.
+ */
+export function applicationHeaderLines(identity: Identity, accessToken?: string): IdentityHeaderLines {
+  const claims = identity.claims ?? {};
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  // oauth2-proxy joins groups with commas: one with a comma in it would read as two.
+  const groupsJoinable = identity.groups.every((g) => g !== '' && !g.includes(','));
+  const fields: Array<[name: string, field: string, value: string | undefined]> = [
+    ['X-Forwarded-User', 'username', identity.username || undefined],
+    // An address the provider says it has not verified is anyone's to type in: not sent.
+    ['X-Forwarded-Email', 'email', claims.email_verified === false || claims.email_verified === 'false' ? undefined : text(claims.email)],
+    ['X-Forwarded-Groups', 'groups', groupsJoinable ? text(identity.groups.join(',')) : ','],
+    ['X-Forwarded-Preferred-Username', 'preferred_username', text(claims.preferred_username)],
+    ['X-Forwarded-Access-Token', 'access token', accessToken],
+  ];
+  if (!identity.username) return { ok: false, field: 'username' };
+  const lines: string[] = [];
+  for (const [name, field, value] of fields) {
+    if (value === undefined) continue;
+    if ((field === 'groups' && !groupsJoinable) || !arrivesIntact(value)) return { ok: false, field };
+    lines.push(name, asHeaderBytes(value));
+  }
+  return { ok: true, lines };
+}

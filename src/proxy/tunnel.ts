@@ -29,6 +29,8 @@ const MAX_REFUSAL_BODY = 64 * 1024;
 
 
 export interface TunnelOptions {
+  /** Present the proxy's client certificate upstream (false for a token passed through unread). */
+  readonly clientCertificate: boolean;
   /** Time the upstream has to connect and start its answer. */
   readonly responseTimeout: number;
   /** Whether a cookie name is one of the proxy's own: the upstream may not set those. */
@@ -76,7 +78,7 @@ export function tunnel(
     path: ctx.target,
     headers: ['Host', upstream.hostHeader, ...headers, ...emptyBodyFraming(ctx.method, headers)],
     setHost: false,
-    createConnection: () => upstream.connect(),
+    createConnection: () => upstream.connect(options.clientCertificate),
   });
   const answer = (res: IncomingMessage) => {
     answered = true;

@@ -1,19 +1,30 @@
 /**
  * The connection to kube-apiserver: a keep-alive undici pool for ordinary
  * requests and watches, raw TLS sockets for upgrade tunnels, both with the
- * proxy's own client certificate. When the certificate files change, new
+ * proxy's own client certificate (upstream-endpoint.ts reads where and with
+ * what, from the upstream keys or a kubeconfig). When the certificate files change, new
  * requests use a new pool; the old one closes once its requests (including
  * open watches) are done, so nothing in flight is cut.
+ *
+ * In impersonation mode the proxy may instead (or also) prove who it is with
+ * a bearer token: ownCredentialHeaders() gives the Authorization line, read
+ * from tokenFile (or the kubeconfig) again whenever the file changes, as the
+ * kubelet rotates a projected service-account token.
+ *
+ * A token passed through for kube-apiserver to decide travels without the
+ * proxy's certificate, in a pool of its own: with it, kube-apiserver's x509
+ * authenticator could take the proxy's certificate for the caller (when the
+ * front-proxy CA is also its --client-ca-file) and the token would not matter.
  */
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, createSecureContext, type ConnectionOptions } from 'node:tls';
-import { Pool } from 'undici';
-import type { Config } from '../config/schema.js';
+import { Pool, type Dispatcher } from 'undici';
+import type { UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
-import { readKeyPair, watchFiles } from '../tls/files.js';
-
-type UpstreamConfig = Config['upstream'];
+import { watchFiles } from '../tls/files.js';
+import { Http2Upstream } from './http2-upstream.js';
+import { readUpstreamEndpoint, type UpstreamEndpoint } from './upstream-endpoint.js';
 
 export class Upstream {
   readonly url: URL;
@@ -22,28 +33,69 @@ export class Upstream {
   /** The URL's host without IPv6 brackets, as sockets and SNI want it. */
   readonly #host: string;
   #tls: ConnectionOptions = {};
+  /** The same TLS settings without the client certificate (passthrough). */
+  #tlsWithoutCertificate: ConnectionOptions = {};
   /** The last TLS session ticket from the upstream, for tunnels to resume. */
   #tlsSession: Buffer | undefined;
-  #pool: Pool;
+  #pool: Dispatcher;
+  /** The proxy's own bearer token upstream (impersonation mode), if its credential is a token. */
+  #bearer: string | undefined;
+  #passthroughPool: Dispatcher | undefined;
   #stopWatching: () => void = () => {};
 
+  private readonly config: UpstreamConfig;
+
   constructor(
-    private readonly config: UpstreamConfig,
+    // http2 may be left out by configs built in code: off, the schema's default.
+    config: Omit<UpstreamConfig, 'http2'> & Partial<Pick<UpstreamConfig, 'http2'>>,
     private readonly logger: Logger,
   ) {
-    this.url = new URL(config.url);
+    this.config = { ...config, http2: config.http2 ?? 'off' };
+    const endpoint = readUpstreamEndpoint(this.config);
+    this.url = endpoint.url;
     this.secure = this.url.protocol === 'https:';
     this.hostHeader = this.url.host;
     this.#host = this.url.hostname.replace(/^\[|\]$/g, '');
-    this.#tls = this.#loadTls();
-    this.#pool = this.#newPool();
-    const files = [config.caFile, config.clientCertFile, config.clientKeyFile].filter((f): f is string => !!f);
-    if (this.secure && files.length) this.#stopWatching = watchFiles(files, () => this.#reload());
+    [this.#tls, this.#tlsWithoutCertificate] = this.#loadTls(endpoint);
+    this.#bearer = bearerOf(endpoint);
+    this.#pool = this.#newPool(this.#tls);
+    const stopTls = this.secure && endpoint.tlsFiles.length ? watchFiles(endpoint.tlsFiles, () => this.#reload()) : () => {};
+    this.#watchToken(endpoint.tokenFile);
+    this.#stopWatching = () => {
+      stopTls();
+      this.#stopWatchingToken();
+    };
   }
 
-  /** The dispatcher for ordinary requests and watches. */
-  get pool(): Pool {
+  #stopWatchingToken: () => void = () => {};
+  #tokenFile: string | undefined;
+
+  /** Follows `file` as it rotates; a reloaded kubeconfig may name another file, or none. */
+  #watchToken(file: string | undefined): void {
+    if (file === this.#tokenFile) return;
+    this.#stopWatchingToken();
+    this.#tokenFile = file;
+    this.#stopWatchingToken = file === undefined ? () => {} : watchFiles([file], () => this.#reloadToken());
+  }
+
+  /**
+   * The header lines by which the proxy authenticates as itself, for requests
+   * it makes on its own authority (everything but a passed-through token): an
+   * Authorization line when its credential is a token, else none (the client
+   * certificate is in the connection).
+   */
+  ownCredentialHeaders(): string[] {
+    return this.#bearer === undefined ? [] : ['Authorization', `Bearer ${this.#bearer}`];
+  }
+
+  /** The dispatcher for ordinary requests and watches (HTTP/2 or HTTP/1.1, upstream.http2). */
+  get pool(): Dispatcher {
     return this.#pool;
+  }
+
+  /** The dispatcher for passed-through tokens: the same upstream, without the proxy's client certificate. */
+  get passthroughPool(): Dispatcher {
+    return (this.#passthroughPool ??= this.#newPool(this.#tlsWithoutCertificate));
   }
 
   /**
@@ -52,11 +104,16 @@ export class Upstream {
    * client certificate costs several milliseconds of CPU on both sides, for every
    * exec and port-forward.
    */
-  connect(): Socket {
+  connect(withClientCertificate = true): Socket {
     const port = Number(this.url.port || (this.secure ? 443 : 80));
     const host = this.#host;
     // Nagle off, as undici does for its connections: tunnels carry small interactive frames.
     if (!this.secure) return netConnect({ host, port, noDelay: true });
+    if (!withClientCertificate) {
+      const socket = tlsConnect({ ...this.#tlsWithoutCertificate, host, port, ALPNProtocols: ['http/1.1'] });
+      socket.setNoDelay(true);
+      return socket;
+    }
     const socket = tlsConnect({ ...this.#tls, host, port, ALPNProtocols: ['http/1.1'], ...(this.#tlsSession && { session: this.#tlsSession }) });
     socket.setNoDelay(true); // (tls.connect does not pass a noDelay option on)
     const tls = this.#tls;
@@ -70,37 +127,56 @@ export class Upstream {
   /** Called after every client connection is closed: whatever is still open upstream is orphaned. */
   async close(): Promise<void> {
     this.#stopWatching();
-    await this.#pool.destroy();
+    await Promise.all([this.#pool.destroy(), this.#passthroughPool?.destroy()]);
   }
 
-  #loadTls(): ConnectionOptions {
-    const { caFile, clientCertFile, clientKeyFile, serverName } = this.config;
+  /** The TLS settings with the client certificate, and the same without it. */
+  #loadTls(endpoint: UpstreamEndpoint): [ConnectionOptions, ConnectionOptions] {
+    const { ca, clientCert, clientKey, serverName } = endpoint;
     const host = this.#host;
-    const options: ConnectionOptions = {};
-    if (caFile) options.ca = readFileSync(caFile);
-    if (clientCertFile && clientKeyFile) Object.assign(options, readKeyPair(clientCertFile, clientKeyFile));
+    const common: ConnectionOptions = {};
+    if (ca) common.ca = ca;
+    // SNI must not carry an IP address; the certificate is still checked against it.
+    const name = serverName ?? (isIP(host) ? undefined : host);
+    if (name) common.servername = name;
+    if (serverName) common.checkServerIdentity = (_host, cert) => checkServerIdentity(serverName, cert);
+    const keyPair = clientCert && clientKey ? { cert: clientCert, key: clientKey } : {};
     // One OpenSSL context (CA store, client certificate, key) for every connection: given only
     // ca/cert/key, tls.connect builds a context per connection, about 29 KiB of native memory
     // held for as long as the connection (a watch) lives, and parses the key again each time.
-    options.secureContext = createSecureContext(options);
-    // SNI must not carry an IP address; the certificate is still checked against it.
-    const name = serverName ?? (isIP(host) ? undefined : host);
-    if (name) options.servername = name;
-    if (serverName) options.checkServerIdentity = (_host, cert) => checkServerIdentity(serverName, cert);
-    return options;
+    const contextOf = (options: ConnectionOptions): ConnectionOptions => ({
+      ...common,
+      secureContext: createSecureContext({ ca: common.ca, ...options }),
+    });
+    return [contextOf(keyPair), contextOf({})];
   }
 
-  #newPool(): Pool {
-    return new Pool(this.url.origin, {
+  #newPool(tls: ConnectionOptions): Dispatcher {
+    const http1 = new Pool(this.url.origin, {
       connections: this.config.connections ?? null,
       keepAliveTimeout: 30_000,
-      connect: this.secure ? { ...this.#tls } : undefined,
+      connect: this.secure ? { ...tls } : undefined,
+    });
+    // Without TLS there is no ALPN to ask: HTTP/1.1.
+    if (this.config.http2 !== 'auto' || !this.secure) return http1;
+    return new Http2Upstream({
+      tls: { ...tls, host: this.#host, port: Number(this.url.port || 443) },
+      fallback: http1,
+      ...(this.config.connections !== undefined && { maxConnections: this.config.connections }),
+      idleTimeout: 30_000,
+      onHttp1: (alpn) => this.logger.info({ alpn: alpn || 'none' }, 'upstream.http2 is auto but the upstream did not choose h2: using HTTP/1.1'),
+      debug: (fields, message) => this.logger.debug(fields, message),
     });
   }
 
   #reload(): void {
     try {
-      this.#tls = this.#loadTls();
+      const endpoint = readUpstreamEndpoint(this.config);
+      // Pools are per origin: a kubeconfig that now names another server needs a restart.
+      if (endpoint.url.origin !== this.url.origin) throw new Error(`the server changed to ${endpoint.url.origin}; restart to follow it`);
+      [this.#tls, this.#tlsWithoutCertificate] = this.#loadTls(endpoint);
+      this.#bearer = bearerOf(endpoint);
+      this.#watchToken(endpoint.tokenFile);
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'upstream client certificate changed but cannot be loaded yet; keeping the old one');
       return;
@@ -108,8 +184,31 @@ export class Upstream {
     // A resumed session keeps the identity of its first handshake: the old certificate.
     this.#tlsSession = undefined;
     const old = this.#pool;
-    this.#pool = this.#newPool();
+    this.#pool = this.#newPool(this.#tls);
+    // The CA may have changed too: passed-through requests get a new pool as well.
+    const oldPassthrough = this.#passthroughPool;
+    this.#passthroughPool = undefined;
+    oldPassthrough?.close().catch(() => {});
     this.logger.info('upstream client certificate reloaded');
     old.close().catch(() => {});
   }
+
+  /** The token file changed (the kubelet rotated it): new requests present the new token. */
+  #reloadToken(): void {
+    try {
+      this.#bearer = bearerOf(readUpstreamEndpoint(this.config));
+      this.logger.info('upstream token reloaded');
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'upstream token file changed but cannot be read; keeping the old token');
+    }
+  }
+}
+
+/** The token an endpoint presents, read now; undefined when its credential is a certificate. */
+function bearerOf(endpoint: UpstreamEndpoint): string | undefined {
+  if (endpoint.token !== undefined) return endpoint.token;
+  if (endpoint.tokenFile === undefined) return undefined;
+  const token = readFileSync(endpoint.tokenFile, 'utf8').trim();
+  if (token === '') throw new Error(`${endpoint.tokenFile} is empty`);
+  return token;
 }

@@ -3,8 +3,8 @@
  * audit line and the metrics when the request ends.
  */
 import { randomUUID } from 'node:crypto';
-import type { Identity, RejectReason } from './identity.js';
-import { authority, type ClientRequest } from './client.js';
+import type { AuthMethod, Identity, RejectReason } from './identity.js';
+import { authority, hostOf, type ClientRequest } from './client.js';
 import type { ProxyErrorCode } from './errors.js';
 import { requestKind, type RequestKind } from './long-running.js';
 
@@ -25,10 +25,13 @@ export interface RequestContext {
   readonly target: string;
   /** The target's path, without the query. */
   readonly path: string;
+  /** The host the request names (client.ts hostOf), read once; undefined without a Host. */
+  readonly host: string | undefined;
   /**
    * The target is not one the proxy forwards: asterisk-form, a fragment, no
-   * path at all, or an absolute URL for another host than Host names. The
-   * request is answered 400 and never reaches the upstream.
+   * path at all, an absolute URL for another host than Host names, or a Host
+   * that is not a host name (client.ts hostOf). The request is
+   * answered 400 and never reaches the upstream.
    */
   readonly badTarget: boolean;
   readonly httpVersion: string;
@@ -36,7 +39,20 @@ export interface RequestContext {
   readonly userAgent: string | undefined;
   readonly referer: string | undefined;
   identity?: Identity;
+  /**
+   * Which authenticator decided: the identity's method, `passthrough` for a
+   * token forwarded unread, `public` for a public route (nothing read).
+   */
+  authMethod?: AuthMethod | 'passthrough' | 'public';
+  /** The route's name (routes[].name), when the gateway's routes are configured. */
+  route?: string;
+  /** The part of the route's allow rule that refused the caller (users|groups, claims.hd…). */
+  rule?: string;
+  /** How the route's upstream is told who the caller is (upstream.identity). */
+  identityMode?: 'requestheader' | 'impersonation' | 'application';
   rejectReason?: RejectReason;
+  /** The user the caller asked to act as (kubectl --as), once the request may go on with it. */
+  impersonatedUser?: string;
   errorCode?: ProxyErrorCode;
   /** The status sent to the client (for an upgrade: the upstream's answer). */
   status?: number;
@@ -46,7 +62,12 @@ export interface RequestContext {
 }
 
 export function createContext(req: ClientRequest, isUpgrade: boolean): RequestContext {
-  const { target, bad } = originForm(req.url ?? '/', authority(req));
+  const requestAuthority = authority(req);
+  const form = originForm(req.url ?? '/', requestAuthority);
+  const { target } = form;
+  const host = hostOf(requestAuthority);
+  // A Host that is not a host name: nothing later may route by it, build a URL from it or tell an upstream.
+  const bad = form.bad || (requestAuthority !== undefined && host === undefined);
   const queryStart = target.indexOf('?');
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const query = new URLSearchParams(queryStart < 0 ? '' : target.slice(queryStart + 1));
@@ -59,6 +80,7 @@ export function createContext(req: ClientRequest, isUpgrade: boolean): RequestCo
     method,
     target,
     path,
+    host,
     badTarget: bad,
     httpVersion: req.httpVersion,
     kind: requestKind(path, query, isUpgrade),

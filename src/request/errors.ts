@@ -11,6 +11,22 @@ export const proxyErrors = {
     reason: 'Forbidden',
     message: 'impersonation headers are not allowed through this proxy',
   },
+  IMPERSONATION_NOT_AUTHORIZED: {
+    status: 403,
+    reason: 'Forbidden',
+    message: 'you may not impersonate that user, group, uid or extra: kube-apiserver RBAC grants no impersonate on it to you',
+  },
+  IMPERSONATION_INVALID: {
+    status: 400,
+    reason: 'BadRequest',
+    message: 'Impersonate-Group, Impersonate-Uid and Impersonate-Extra-* need Impersonate-User, and at most 64 of them',
+  },
+  ROUTE_FORBIDDEN: {
+    status: 403,
+    reason: 'Forbidden',
+    message: 'you are signed in, but this route does not let you in (its allow rule); ask its owner, or sign in as someone else',
+  },
+  ROUTE_NOT_FOUND: { status: 404, reason: 'NotFound', message: 'no route of this proxy serves this host and path' },
   IDENTITY_NOT_REPRESENTABLE: {
     status: 403,
     reason: 'Forbidden',

@@ -20,6 +20,25 @@ export function sendError(res: ClientResponse, ctx: RequestContext, code: ProxyE
   res.writeHead(ctx.status, statusHeaders(code, body, ctx.id)).end(body);
 }
 
+/**
+ * A page of the proxy's own for a browser, in place of a Status (today: a
+ * route's 403). No inline script or style, and nothing else may load.
+ */
+export function sendPage(res: ClientResponse, ctx: RequestContext, status: number, html: string): void {
+  ctx.status = status;
+  ctx.bytesSent += Buffer.byteLength(html);
+  res
+    .writeHead(status, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': String(Buffer.byteLength(html)),
+      'cache-control': 'no-store',
+      'content-security-policy': "default-src 'none'; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'",
+      'x-content-type-options': 'nosniff',
+      'audit-id': ctx.id,
+    })
+    .end(html);
+}
+
 /** Answers an upgrade request with a Status error and closes the socket. */
 export function sendErrorOnSocket(socket: Duplex, ctx: RequestContext, code: ProxyErrorCode): void {
   ctx.errorCode = code;

@@ -5,6 +5,7 @@
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { readClientCABundle, type ClientCABundle } from './client-ca.js';
 
 export interface KeyPair {
   readonly cert: Buffer;
@@ -27,4 +28,24 @@ export function watchFiles(files: readonly string[], onChange: () => void, inter
   return () => {
     for (const file of files) unwatchFile(file, listener);
   };
+}
+
+/** What the client-facing listener serves: its key pair and, with listen.tls.clientCAFile, the client CA bundle. */
+export interface ServingContext extends KeyPair {
+  /** The client CA bundle's PEM, as tls.createSecureContext's `ca`. */
+  readonly ca?: Buffer;
+  /** The same bundle parsed, for the client certificate authenticator. */
+  readonly clientCAs?: ClientCABundle;
+}
+
+/**
+ * Reads the serving key pair and the client CA bundle together: the listener's
+ * setSecureContext() replaces the whole context, and one without `ca` would stop
+ * verifying client certificates. Throws if any file cannot be used.
+ */
+export function readServingContext(certFile: string, keyFile: string, clientCAFile?: string): ServingContext {
+  const pair = readKeyPair(certFile, keyFile);
+  if (clientCAFile === undefined) return pair;
+  const clientCAs = readClientCABundle(clientCAFile);
+  return { ...pair, ca: clientCAs.pem, clientCAs };
 }

@@ -26,6 +26,9 @@ const record: AuditRecord = {
   userAgent: 'kubectl/v1.32.4 (linux/amd64) kubernetes/abc',
   rejectReason: null,
   error: null,
+  impersonatedUser: null,
+  route: null,
+  rule: null,
 };
 
 function fields(text: string): Record<string, string> {

@@ -3,6 +3,7 @@ import { bearerToken } from '../../src/authn/bearer.js';
 
 const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
 
+// kube's bearertoken.go: TrimSpace, SplitN(auth, " ", 3), parts[1] is the token, the rest is ignored.
 const rows: ReadonlyArray<readonly [string | undefined, string | undefined | null]> = [
   [`Bearer ${jwt}`, jwt],
   [`bearer ${jwt}`, jwt],
@@ -12,15 +13,21 @@ const rows: ReadonlyArray<readonly [string | undefined, string | undefined | nul
   ['', undefined],
   ['Basic dXNlcjpwYXNz', undefined],
   ['Bearerx abc', undefined],
-  ['Bearer', null],
-  ['Bearer ', null],
-  [`Bearer  ${jwt}`, null],
-  [`Bearer ${jwt} `, null],
-  [`Bearer ${jwt} extra`, null],
-  [`Bearer\t${jwt}`, null],
-  ['Bearer a=b', null],
-  ['Bearer "quoted"', null],
-  ['Bearer tök', null],
+  ['Bearer', undefined],
+  ['Bearer ', undefined],
+  [`  Bearer ${jwt}\t `, jwt],
+  [`\xA0Bearer ${jwt}\x85`, jwt],
+  // Two spaces: the token is empty, so there is no bearer credential (kube warns, then goes on to the next authenticator).
+  [`Bearer  ${jwt}`, undefined],
+  [`Bearer ${jwt} `, jwt],
+  // Text after the token is ignored (kube 1.37, verified against the real apiserver).
+  [`Bearer ${jwt} extra`, jwt],
+  [`Bearer ${jwt} extra words here`, jwt],
+  // Only a space separates: a tab does not.
+  [`Bearer\t${jwt}`, undefined],
+  // Any characters are the token; the token authenticator refuses what it cannot read.
+  ['Bearer a=b', 'a=b'],
+  ['Bearer "quoted"', '"quoted"'],
 ];
 
 for (const [header, expected] of rows) {

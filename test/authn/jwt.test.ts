@@ -8,6 +8,7 @@ import t from 'tap';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,8 +52,10 @@ const config = (url: string): JwtAuthenticatorConfig => ({
     username: { claim: 'email', prefix: '' },
     groups: { claim: 'groups', prefix: '' },
     uid: { claim: 'sub' },
+    extra: [],
   },
   claimValidationRules: [{ claim: 'preferred_username', requiredValue: 'demo' }],
+  userValidationRules: [],
   jwksRefetchInterval: INTERVAL_MS,
 });
 
@@ -106,6 +109,16 @@ async function mint(issuer: DevIssuer, claims: Record<string, unknown> = {}, hea
   })
     .setProtectedHeader({ alg: jwk.alg as string, kid: jwk.kid, ...header })
     .sign(await importJWK(jwk, jwk.alg));
+  tokensSeen.push(token);
+  return token;
+}
+
+/** A token signed by the issuer's first (RS256) key under another RSA algorithm. */
+async function mintAs(alg: string): Promise<string> {
+  const { alg: _published, ...jwk } = issuer.jwks.keys[0];
+  const token = await new SignJWT({ iss: issuer.url, aud: 'kubernetes', sub: 'demo', email: 'demo@example.com', email_verified: true, preferred_username: 'demo', exp: now() + 300 })
+    .setProtectedHeader({ alg, kid: jwk.kid })
+    .sign(await importJWK(jwk, alg));
   tokensSeen.push(token);
   return token;
 }
@@ -174,8 +187,56 @@ t.test('minted tokens: accepted and refused with the right reason', async (t) =>
     ['a string jti', mint(issuer, { jti: 'j-1' }), 'authenticated'],
     ['expired a moment ago (exp has no leeway)', mint(issuer, { exp: now() - 2 }), 'expired'],
     ['expired two minutes ago', mint(issuer, { exp: now() - 120 }), 'expired'],
-    ['no exp', mint(issuer, { exp: undefined }), 'missing_claim'],
-    ['exp not a number', mint(issuer, { exp: String(now() + 300) }), 'invalid_claim'],
+    // go-oidc's jsonTime (coreos/go-oidc v2.5.0 oidc.go): no exp is the zero time, so expired.
+    ['no exp', mint(issuer, { exp: undefined }), 'expired'],
+    // Typed decoding of standard claims, as go-oidc's idToken struct (kube 1.37, verified against the real apiserver).
+    ['exp a numeric string', mint(issuer, { exp: String(now() + 300) }), 'authenticated'],
+    ['exp a fraction', mint(issuer, { exp: now() + 300.7 }), 'authenticated'],
+    ['exp a string that is no number', mint(issuer, { exp: 'soon' }), 'invalid_claim'],
+    ['exp null (json.Number("") is no number)', mint(issuer, { exp: null }), 'invalid_claim'],
+    // Beyond int64, Go's int64(float) on amd64 is the smallest int64: long expired, not "never".
+    ['exp 1e20 (beyond int64)', mint(issuer, { exp: 1e20 }), 'expired'],
+    // Beyond float64, ParseFloat's range error refuses the token.
+    ['exp "1e400" (beyond float64)', mint(issuer, { exp: '1e400' }), 'invalid_claim'],
+    ['iat null', mint(issuer, { iat: null }), 'invalid_claim'],
+    ['iat a numeric string', mint(issuer, { iat: String(now()) }), 'authenticated'],
+    ['iat a boolean', mint(issuer, { iat: true }), 'invalid_claim'],
+    ['nbf null (a nil *jsonTime: no nbf)', mint(issuer, { nbf: null }), 'authenticated'],
+    ['nbf a numeric string 120 s ahead', mint(issuer, { nbf: String(now() + 120) }), 'not_yet_valid'],
+    ['sub a number', mint(issuer, { sub: 42 }), 'invalid_claim'],
+    ['sub null', mint(issuer, { sub: null }), 'authenticated'],
+    ['nonce a number', mint(issuer, { nonce: 1 }), 'invalid_claim'],
+    ['at_hash a list', mint(issuer, { at_hash: ['x'] }), 'invalid_claim'],
+    // Keys Go's decoder matches case-insensitively, each decoded into the field in turn: the
+    // last good one wins, but any that fails fails the token, and null leaves a string as it was.
+    ['EXP instead of exp', mint(issuer, { exp: undefined, EXP: now() + 300 }), 'authenticated'],
+    ['exp past, then EXP ahead: the last wins', mint(issuer, { exp: now() - 100, EXP: now() + 300 }), 'authenticated'],
+    ['exp ahead, then EXP past: the last wins', mint(issuer, { exp: now() + 300, Exp: now() - 100 }), 'expired'],
+    ['exp null, then EXP ahead: the null fails', mint(issuer, { exp: null, EXP: now() + 300 }), 'invalid_claim'],
+    ['exp a word, then EXP ahead: the word fails', mint(issuer, { exp: 'soon', EXP: now() + 300 }), 'invalid_claim'],
+    ['sub a number, then SUB a string: the number fails', mint(issuer, { sub: 7, SUB: 'x' }), 'invalid_claim'],
+    ['iss, then ISS null: iss stays', mint(issuer, { ISS: null }), 'authenticated'],
+    ['iss, then a foreign ISS: the last string wins', mint(issuer, { ISS: 'https://evil.example.com' }), 'unknown_issuer'],
+    ['nbf 120 s ahead, then NBF null: the pointer is nil again', mint(issuer, { nbf: now() + 120, NBF: null }), 'authenticated'],
+    ['_claim_names, then _CLAIM_NAMES: Go adds to the same map', mint(issuer, { _claim_names: { roles: 'gone' }, _CLAIM_NAMES: { other: 'src1' }, _claim_sources: { src1: { endpoint: 'https://x' } } }), 'invalid_claim'],
+    ['_claim_names, then _CLAIM_NAMES null: the map is nil', mint(issuer, { _claim_names: { roles: 'gone' }, _CLAIM_NAMES: null }), 'authenticated'],
+    ['a source whose endpoint, then ENDPOINT is a number', mint(issuer, { _claim_names: { roles: 'src1' }, _claim_sources: { src1: { endpoint: 'https://x', ENDPOINT: 5 } } }), 'invalid_claim'],
+    ['AUD instead of aud', mint(issuer, { aud: undefined, AUD: 'kubernetes' }), 'authenticated'],
+    ['NBF 120 s ahead', mint(issuer, { NBF: now() + 120 }), 'not_yet_valid'],
+    ['ISS instead of iss', mint(issuer, { iss: undefined, ISS: issuer.url }), 'authenticated'],
+    ['iſs with a long s (Go folds ſ to s)', mint(issuer, { iss: undefined, iſs: issuer.url }), 'authenticated'],
+    // Distributed claims (go-oidc verify.go): a claim name whose source is missing fails the token.
+    ['_claim_names naming a missing source', mint(issuer, { _claim_names: { roles: 'src1' } }), 'invalid_claim'],
+    ['_claim_names with an empty source', mint(issuer, { _claim_names: { roles: '' }, _claim_sources: { '': { endpoint: 'https://x' } } }), 'invalid_claim'],
+    ['_claim_sources not an object', mint(issuer, { _claim_sources: 'x' }), 'invalid_claim'],
+    ['distributed claim for another claim: ignored', mint(issuer, { _claim_names: { roles: 'src1' }, _claim_sources: { src1: { endpoint: 'https://x' } } }), 'authenticated'],
+    // The groups claim distributed to an endpoint that cannot be reached: refused, as kube refuses it.
+    ['groups claim distributed to an unreachable endpoint', mint(issuer, { groups: undefined, _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'https://x' } } }), 'invalid_claim'],
+    ['groups claim distributed without an endpoint (aggregated): no groups', mint(issuer, { groups: undefined, _claim_names: { groups: 'src1' }, _claim_sources: { src1: { JWT: 'x' } } }), 'authenticated'],
+    // go-jose verifies with the key whatever the JWK's own alg says (kube 1.37, verified against the real apiserver).
+    ['PS256 signature with a JWK published as RS256', mintAs('PS256'), 'authenticated'],
+    ['RS384 signature with a JWK published as RS256', mintAs('RS384'), 'authenticated'],
+    ['an RS256 signature under an ES256 header', `${b64({ alg: 'ES256', kid: key.kid })}.${good.split('.')[1]}.${signature}`, 'bad_signature'],
     ['nbf 120 s ahead', mint(issuer, { nbf: now() + 120 }), 'not_yet_valid'],
     ['another issuer', mint(issuer, { iss: 'https://evil.example.com' }), 'unknown_issuer'],
     ['the issuer URL with a trailing slash', mint(issuer, { iss: `${issuer.url}/` }), 'unknown_issuer'],
@@ -198,6 +259,65 @@ t.test('minted tokens: accepted and refused with the right reason', async (t) =>
     else t.same(outcome, { kind: 'rejected', reason: expected }, name);
   });
   t.match(outcomes[4], { identity: { extra: { [CREDENTIAL_ID_KEY]: ['JTI=j-1'] } } }, 'jti becomes the credential id');
+});
+
+t.test('distributed groups (oidc.go claimResolver): fetched from a real HTTPS endpoint, its JWT held to the issuer\'s keys and audience', async (t) => {
+  const served = new Map<string, { status: number; body: string }>();
+  const authorizations: Array<string | undefined> = [];
+  const server = createHttpsServer(tls, (req, res) => {
+    authorizations.push(req.headers.authorization);
+    const found = served.get(req.url ?? '');
+    res.writeHead(found?.status ?? 404).end(found?.body ?? 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let n = 0;
+  /** A token whose groups live at an endpoint answering `body` (a JWT, or text) with `status`. */
+  const distributed = async (body: Promise<string> | string, opts: { status?: number; accessToken?: string; claims?: Record<string, unknown> } = {}) => {
+    const path = `/claims/${++n}`;
+    served.set(path, { status: opts.status ?? 200, body: await body });
+    const source = { endpoint: `${base}${path}`, ...(opts.accessToken === undefined ? {} : { access_token: opts.accessToken }) };
+    return mint(issuer, { groups: undefined, _claim_names: { groups: 'src1' }, _claim_sources: { src1: source }, ...opts.claims });
+  };
+  const groupsJwt = (claims: Record<string, unknown> = {}, key?: JWK) => mint(issuer, { groups: ['dist1', 'dist2'], ...claims }, {}, key);
+  const stranger = await signingKey();
+
+  const rows: ReadonlyArray<readonly [string, Promise<string>, string[] | string]> = [
+    ['groups from the endpoint', distributed(groupsJwt(), { accessToken: 'opaque' }), ['dist1', 'dist2']],
+    ['a string group from the endpoint', distributed(groupsJwt({ groups: 'one' })), ['one']],
+    ['a normal groups claim wins: the endpoint is not asked', distributed(groupsJwt(), { claims: { groups: ['inline'] } }), ['inline']],
+    ['the endpoint answers 404', distributed('not found', { status: 404 }), 'invalid_claim'],
+    ['the endpoint answers text', distributed('not a jwt'), 'invalid_claim'],
+    ["the endpoint's JWT is for another audience", distributed(groupsJwt({ aud: 'someone-else' })), 'invalid_claim'],
+    ["the endpoint's JWT has expired", distributed(groupsJwt({ exp: now() - 60 })), 'invalid_claim'],
+    ["the endpoint's JWT lacks the claim", distributed(groupsJwt({ groups: undefined })), 'invalid_claim'],
+    // The attacker's case: a JWT naming the issuer but signed with a key it never published.
+    ["the endpoint's JWT is signed by a key the issuer does not publish", distributed(groupsJwt({}, stranger)), 'invalid_claim'],
+    ["the endpoint's JWT names another issuer", distributed(groupsJwt({ iss: 'https://evil.example.com' })), 'invalid_claim'],
+    ['_claim_names without _claim_sources', mint(issuer, { groups: undefined, _claim_names: { groups: 'src1' } }), 'invalid_claim'],
+  ];
+  const outcomes = await Promise.all(rows.map(async ([, token]) => authenticate(jwt, await token)));
+  rows.forEach(([name, , expected], i) => {
+    if (typeof expected === 'string') t.same(outcomes[i], { kind: 'rejected', reason: expected }, name);
+    else t.match(outcomes[i], { kind: 'authenticated', identity: { groups: expected } }, name);
+  });
+  t.ok(authorizations.includes('Bearer opaque'), 'the access token is sent as a bearer token');
+  t.ok(authorizations.includes(undefined), 'no Authorization header without an access token');
+  t.equal(authorizations.length, rows.length - 2, 'asked once per token that names an endpoint and lacks the claim');
+
+  // Another issuer's JWT: discovered on first use (kube's asyncIDTokenVerifier), refused until then, with this entry's audiences.
+  const other = await startIssuer();
+  const fromOther = await distributed(mint(other, { groups: ['other1'] }));
+  const otherWrongAudience = await distributed(mint(other, { groups: ['other1'], aud: 'someone-else' }));
+  const deadline = Date.now() + 15_000;
+  let outcome = await authenticate(jwt, fromOther);
+  while (outcome.kind !== 'authenticated' && Date.now() < deadline) {
+    await sleep(100);
+    outcome = await authenticate(jwt, fromOther);
+  }
+  t.match(outcome, { kind: 'authenticated', identity: { groups: ['other1'] } }, "another issuer's JWT, once that issuer is discovered");
+  t.same(await authenticate(jwt, otherWrongAudience), { kind: 'rejected', reason: 'invalid_claim' }, "another issuer's JWT for another audience");
 });
 
 t.test('a flood of bogus kids costs the issuer at most a couple of JWKS fetches', async (t) => {

@@ -31,8 +31,8 @@ t.test('config/quickstart.yaml is valid and names the dev PKI', async (t) => {
 
 t.test('config/kube-apiserver.yaml is valid and uses kubeadm front-proxy-client', async (t) => {
   const config = load('kube-apiserver.yaml');
-  t.equal(config.upstream.clientCertFile, '/etc/kubernetes/pki/front-proxy-client.crt');
-  t.equal(config.upstream.clientKeyFile, '/etc/kubernetes/pki/front-proxy-client.key');
+  t.equal(config.upstream!.clientCertFile, '/etc/kubernetes/pki/front-proxy-client.crt');
+  t.equal(config.upstream!.clientKeyFile, '/etc/kubernetes/pki/front-proxy-client.key');
   t.equal(config.authentication.jwt.length, 1);
 });
 
@@ -43,8 +43,20 @@ t.test('every example in config/ is valid', async (t) => {
   for (const file of files) t.doesNotThrow(() => load(file), file);
 });
 
-t.test('config/sso-gateway.yaml fronts a loopback web app with browser login over Redis', async (t) => {
+t.test('config/sso-gateway.yaml fronts several apps with their own rules, one login over Redis', async (t) => {
   const config = load('sso-gateway.yaml');
-  t.equal(config.upstream.url, 'http://127.0.0.1:3000');
+  t.equal(config.upstream, undefined, 'routes, no default upstream');
+  t.same(
+    config.routes!.map((r) => [r.name, r.host, r.pathPrefix, r.public]),
+    [
+      ['finance', 'finance.example.com', '/', false],
+      ['finance-assets', 'finance.example.com', '/assets', true],
+      ['hr', 'hr.example.com', '/', false],
+      ['grafana', 'grafana.example.com', '/', false],
+      ['wiki', 'wiki.example.com', '/', false],
+      ['partner', 'apps.partner.org', '/', false],
+    ],
+  );
+  t.match(config.routes![2], { upstream: { identity: 'application', passAccessToken: true }, allow: { groups: ['hr'], claims: { hd: 'example.com' } } });
   t.match(config.authentication.session, { store: { type: 'redis' }, cookie: { domain: '.example.com' } });
 });

@@ -51,8 +51,8 @@ const rows: Row[] = [
     message: /^unknown key; did you mean "address"\?$/,
   },
   { name: 'a kube AuthenticationConfiguration key at the top', yaml: `${MINIMAL}jwt: []\n`, path: 'jwt', message: /belongs at authentication\.jwt/ },
-  { name: 'missing upstream.url', yaml: `${LISTEN}upstream:\n  caFile: ca.crt\n`, path: 'upstream.url', message: /^required$/ },
-  { name: 'missing upstream section', yaml: LISTEN, path: 'upstream', message: /^required$/ },
+  { name: 'missing upstream.url', yaml: `${LISTEN}upstream:\n  caFile: ca.crt\n`, path: 'upstream.url', message: /^required: where requests are forwarded.*\(or set upstream\.kubeconfig\)$/ },
+  { name: 'missing upstream section', yaml: LISTEN, path: 'upstream', message: /^required: where requests are forwarded \(upstream.url\), or routes/ },
   { name: 'bad URL', yaml: `${LISTEN}upstream:\n  url: 10.0.0.1:6443\n`, path: 'upstream.url', message: /expected an absolute https URL/ },
   { name: 'URL with a path', yaml: `${LISTEN}upstream:\n  url: https://10.0.0.1:6443/k8s\n`, path: 'upstream.url', message: /^a path is not supported/ },
   { name: 'URL with credentials', yaml: `${LISTEN}upstream:\n  url: https://admin:pw@10.0.0.1:6443\n`, path: 'upstream.url', message: /user name or password/ },
@@ -109,13 +109,59 @@ const rows: Row[] = [
     name: 'username mapping without prefix',
     yaml: MINIMAL + jwt(entry('https://idp.example.com', 'username: { claim: email }')),
     path: 'authentication.jwt[0].claimMappings.username.prefix',
-    message: /^required; write prefix: "" to use the username claim as is/,
+    message: /^prefix is required when claim is set\. It can be set to an empty string to disable prefixing/,
+  },
+  // kube's validation.go, with its messages: one row per rule.
+  ...(
+    [
+      ['a CEL syntax error names the expression and the position', 'username: { expression: "claims.sub +" }', 'claimMappings.username.expression', /^"claims\.sub \+": compilation failed: .* at line 1, column 13$/],
+      ['an email username must look at email_verified', 'username: { expression: "claims.email" }', 'claimMappings.username.expression', /^claims\.email_verified must be used in claimMappings\.username\.expression/],
+      ['claim and expression both set', 'username: { claim: sub, prefix: "", expression: "claims.sub" }', 'claimMappings.username', /^claim and expression can't both be set$/],
+      ['neither claim nor expression', 'username: { prefix: "" }', 'claimMappings.username', /^claim or expression is required$/],
+      ['prefix with an expression', 'username: { expression: "claims.sub", prefix: "x:" }', 'claimMappings.username.prefix', /^may not be specified when expression is set$/],
+      ['uid claim and expression', 'username: { claim: sub, prefix: "" }, uid: { claim: sub, expression: "claims.sub" }', 'claimMappings.uid', /^claim and expression can't both be set$/],
+      ['extra key not domain-prefixed', 'username: { claim: sub, prefix: "" }, extra: [{ key: tenant, valueExpression: "claims.t" }]', 'claimMappings.extra[0].key', /must be a domain-prefixed path \(such as "acme\.io\/foo"\)/],
+      ['extra key upper case', 'username: { claim: sub, prefix: "" }, extra: [{ key: example.com/Tenant, valueExpression: "claims.t" }]', 'claimMappings.extra[0].key', /^must be lowercase$/],
+      ['extra key reserved', 'username: { claim: sub, prefix: "" }, extra: [{ key: kubernetes.io/x, valueExpression: "claims.t" }]', 'claimMappings.extra[0].key', /reserved for Kubernetes use/],
+      ['extra without valueExpression', 'username: { claim: sub, prefix: "" }, extra: [{ key: example.com/t }]', 'claimMappings.extra[0].valueExpression', /^required$/],
+    ] as const
+  ).map(([name, mappings, path, message]) => ({ name, yaml: MINIMAL + jwt(entry('https://idp.example.com', mappings)), path: `authentication.jwt[0].${path}`, message })),
+  ...(
+    [
+      ['a claim rule with both forms', '[{ claim: hd, requiredValue: x, expression: "true" }]', 'claimValidationRules[0]', /^claim and expression can't both be set$/],
+      ['a claim rule with a message', '[{ claim: hd, requiredValue: x, message: m }]', 'claimValidationRules[0].message', /^may not be specified when claim is set$/],
+      ['a claim rule expression that is not bool', '[{ expression: "claims.hd" }]', 'claimValidationRules[0].expression', /must evaluate to bool$/],
+      ['a claim rule expression with requiredValue', '[{ expression: "claims.hd == \'x\'", requiredValue: x }]', 'claimValidationRules[0].requiredValue', /^may not be specified when expression is set$/],
+    ] as const
+  ).map(([name, rules, path, message]) => ({
+    name,
+    yaml: MINIMAL + jwt(entry('https://idp.example.com').replace(/ }$/, `, claimValidationRules: ${rules} }`)),
+    path: `authentication.jwt[0].${path}`,
+    message,
+  })),
+  {
+    name: 'a user rule over an unknown field',
+    yaml: MINIMAL + jwt(entry('https://idp.example.com').replace(/ }$/, ', userValidationRules: [{ expression: "user.nickname == \'x\'" }] }')),
+    path: 'authentication.jwt[0].userValidationRules[0].expression',
+    message: /compilation failed/,
   },
   {
-    name: 'CEL expression key',
-    yaml: MINIMAL + jwt(entry('https://idp.example.com', 'username: { expression: "claims.email" }')),
-    path: 'authentication.jwt[0].claimMappings.username.expression',
-    message: /CEL expressions are not supported; use claim with prefix/,
+    name: 'a too expensive expression',
+    yaml: MINIMAL + jwt(entry('https://idp.example.com', 'username: { claim: sub, prefix: "" }, groups: { expression: "claims.a.filter(x, claims.b.exists(y, x == y))" }')),
+    path: 'authentication.jwt[0].claimMappings.groups.expression',
+    message: /too expensive/,
+  },
+  {
+    name: 'discoveryURL equal to url',
+    yaml: MINIMAL + jwt(entry('https://idp.example.com', undefined, ', discoveryURL: "https://idp.example.com/"')),
+    path: 'authentication.jwt[0].issuer.discoveryURL',
+    message: /^discoveryURL must be different from URL$/,
+  },
+  {
+    name: 'an inline CA that holds no certificate',
+    yaml: MINIMAL + jwt(entry('https://idp.example.com', undefined, ', certificateAuthority: "not a pem"')),
+    path: 'authentication.jwt[0].issuer.certificateAuthority',
+    message: /^data does not contain any valid RSA or ECDSA certificates$/,
   },
   {
     name: 'both certificateAuthority and certificateAuthorityFile',
@@ -140,7 +186,7 @@ const rows: Row[] = [
   { name: 'not YAML at all', yaml: 'listen:\n  tls: [unclosed\n', path: '', message: /^not valid YAML at line \d+, column \d+: / },
   { name: 'a duplicated key', yaml: `${MINIMAL}upstream: {}\n`, path: '', message: /^not valid YAML at line 5, column 1: Map keys must be unique/ },
   { name: 'YAML that is not a mapping', yaml: '- listen\n- upstream\n', path: '', message: /^expected a mapping of keys .* got a list$/ },
-  { name: 'empty file', yaml: '# nothing yet\n', path: '', message: /^the file is empty; write at least listen\.tls\.certFile, listen\.tls\.keyFile, upstream\.url/ },
+  { name: 'empty file', yaml: '# nothing yet\n', path: '', message: /^the file is empty; write at least listen\.tls\.certFile, listen\.tls\.keyFile and upstream\.url \(or routes\)/ },
   {
     name: 'listen.address == healthAddress',
     yaml: MINIMAL.replace('listen:\n', 'listen:\n  address: 127.0.0.1:9000\n  healthAddress: 127.0.0.1:9000\n'),
@@ -153,6 +199,20 @@ const rows: Row[] = [
     path: 'listen.healthAddress',
     message: /must differ/,
   },
+  // routes[]: the SSO gateway's mistakes, each at its key.
+  ...(
+    [
+      ['two routes with the same host and prefix (a trailing slash is the same prefix)', ['{ host: a.example.com, pathPrefix: /x, upstream: { url: "https://10.0.0.1" } }', '{ host: a.example.com, pathPrefix: /x/, upstream: { url: "https://10.0.0.2" } }'], 'routes[1].pathPrefix', /^routes\[0\] has the same host and path prefix; merge them or tell them apart$/],
+      ['a route without an upstream', ['{ host: a.example.com }'], 'routes[0].upstream', /^required/],
+      ['a rule on a claim about the token, not the person', ['{ host: a.example.com, upstream: { url: "https://10.0.0.1" }, allow: { claims: { exp: "1" } } }'], 'routes[0].allow.claims.exp', /^exp is about the token, not the person/],
+      ['a rule on something that is no claim name', ['{ host: a.example.com, upstream: { url: "https://10.0.0.1" }, allow: { claims: { "a b": x } } }'], 'routes[0].allow.claims.a b', /^is not a claim name/],
+      ['a public route with a rule', ['{ host: a.example.com, upstream: { url: "https://10.0.0.1" }, public: true, allow: { groups: [g] } }'], 'routes[0].allow', /^a public route lets everyone in; remove allow, or public$/],
+      ['a host with a port', ['{ host: "a.example.com:8443", upstream: { url: "https://10.0.0.1" } }'], 'routes[0].host', /^expected a host name such as finance\.example\.com or \*\.example\.com \(no port, no scheme\)$/],
+      ['two routes of one name', ['{ name: app, host: a.example.com, upstream: { url: "https://10.0.0.1" } }', '{ name: app, host: b.example.com, upstream: { url: "https://10.0.0.1" } }'], 'routes[1].name', /^routes\[0\] is named app already$/],
+      ['no routes at all', [], 'routes', /^list at least one route, or use the top-level upstream$/],
+    ] as const
+  ).map(([name, list, path, message]) => ({ name: `routes: ${name}`, yaml: `${LISTEN}routes:${list.length ? list.map((r) => `\n  - ${r}`).join('') : ' []'}\n`, path, message })),
+  { name: 'routes: routes beside upstream', yaml: `${MINIMAL}routes:\n  - { host: a.example.com, upstream: { url: "https://10.0.0.1" } }\n`, path: 'routes', message: /^set upstream \(one upstream for everything\) or routes, not both/ },
 ];
 
 for (const row of rows) {
@@ -229,14 +289,14 @@ ${jwt(entry('https://idp.example.com', mappings, ', certificateAuthorityFile: id
     audit: { path: join(dir, 'logs/audit.log'), format: 'combined' },
     log: { level: 'info' },
   });
-  t.same(config.upstream.identityHeaders, { user: ['X-Remote-User'], group: ['X-Remote-Group'], extraPrefix: ['X-Remote-Extra-'], uid: ['X-Remote-Uid'] });
+  t.same(config.upstream!.identityHeaders, { user: ['X-Remote-User'], group: ['X-Remote-Group'], extraPrefix: ['X-Remote-Extra-'], uid: ['X-Remote-Uid'] });
   const [issuer] = config.authentication.jwt;
   t.equal(issuer?.issuer.certificateAuthorityFile, join(dir, 'idp-ca.crt'));
   t.same(issuer?.claimValidationRules, []);
   t.equal(issuer?.jwksRefetchInterval, 2_000);
 
   t.ok(Object.isFrozen(config));
-  t.ok(Object.isFrozen(config.upstream.identityHeaders.user));
+  t.ok(Object.isFrozen(config.upstream!.identityHeaders.user));
   t.ok(Object.isFrozen(issuer?.issuer.audiences));
   t.throws(() => {
     (config.listen as { address: string }).address = '0.0.0.0:1';
@@ -249,7 +309,7 @@ t.test('an http upstream on loopback, and port 0 for both listeners, are fine', 
     { listen: { address: '127.0.0.1:0', healthAddress: '127.0.0.1:0', tls: { certFile: 'tls.crt', keyFile: 'tls.key' } }, upstream: { url: 'http://[::1]:8080' } },
     dir,
   );
-  t.equal(config.upstream.url, 'http://[::1]:8080');
+  t.equal(config.upstream!.url, 'http://[::1]:8080');
 });
 
 t.test('parseConfig can skip the file checks, and still resolves paths', async (t) => {

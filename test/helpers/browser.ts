@@ -19,11 +19,13 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export async function launchBrowser(t: Teardown): Promise<Browser> {
+/** `hostsTo127`: DNS names (`*.` patterns too) Chromium resolves to 127.0.0.1, for tests of several hosts. */
+export async function launchBrowser(t: Teardown, hostsTo127: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
+  const resolverRules = hostsTo127.length ? [`--host-resolver-rules=${hostsTo127.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`] : [];
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...resolverRules],
   });
   t.teardown(() => browser.close());
   return browser;

@@ -71,7 +71,13 @@ export interface StackOptions {
    * `redisURL` is given). The proxy then listens on a fixed free port, since the
    * callback URL must be registered before it starts.
    */
-  login?: { redisURL?: string; dir: string; port?: number };
+  login?: {
+    redisURL?: string;
+    dir: string;
+    port?: number;
+    /** The login host's name in the callback URL (default 127.0.0.1); a browser test maps it to 127.0.0.1. */
+    host?: string;
+  };
   /** The issuer's id_token lifetime in seconds (default 3600). */
   idTokenTTL?: number;
 }
@@ -85,7 +91,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
   const pem = (file: string) => readFile(file, 'utf8');
   const servingCA = await pem(pki.servingCA);
   const loginPort = options.login ? (options.login.port ?? (await freePort())) : 0;
-  const proxyOrigin = `https://127.0.0.1:${loginPort}`;
+  const proxyOrigin = `https://${options.login?.host ?? '127.0.0.1'}:${loginPort}`;
   const issuerOptions: DevIssuerOptions = {
     tls: { cert: await pem(pki.servingCert), key: await pem(pki.servingKey) },
     ...(options.idTokenTTL ? { idTokenTTL: options.idTokenTTL } : {}),
@@ -127,7 +133,7 @@ export async function startStack(t: Teardown, options: StackOptions = {}): Promi
     authentication: {
       jwt: [
         {
-          issuer: { url: issuer.url, audiences: session ? ['kubernetes', PROXY_CLIENT.id] : ['kubernetes'], certificateAuthorityFile: pki.servingCA },
+          issuer: { url: issuer.url, ...(session ? { audiences: ['kubernetes', PROXY_CLIENT.id], audienceMatchPolicy: 'MatchAny' as const } : { audiences: ['kubernetes'] }), certificateAuthorityFile: pki.servingCA },
           claimMappings: {
             username: { claim: 'email', prefix: '' },
             groups: { claim: 'groups', prefix: 'oidc:' },

@@ -8,10 +8,11 @@ import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { Agent, request } from 'undici';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, parseYaml } from '../../src/config/load.js';
 import { createCA, issueCertificate } from '../../dev/pki.js';
-import { adminKubectl, kubectl, startKube } from './helpers/kube-stack.js';
+import { adminKubectl, kubectl, serviceAccountToken, startKube } from './helpers/kube-stack.js';
 
 const DEPLOY = join(import.meta.dirname, '../../deploy/kubernetes');
 
@@ -37,6 +38,11 @@ interface K8sObject {
   metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   spec?: any;
   data?: Record<string, string>;
+}
+
+interface ProjectedSource {
+  serviceAccountToken?: { path: string; expirationSeconds?: number; audience?: string };
+  configMap?: { name: string; items?: Array<{ key: string; path: string }> };
 }
 
 const cluster = await startKube(t);
@@ -100,9 +106,10 @@ if (cluster) {
       const files = [
         config.listen.tls.certFile,
         config.listen.tls.keyFile,
-        config.upstream.caFile,
-        config.upstream.clientCertFile,
-        config.upstream.clientKeyFile,
+        config.upstream!.caFile,
+        config.upstream!.clientCertFile,
+        config.upstream!.clientKeyFile,
+        config.upstream!.tokenFile,
         ...JSON.stringify(config).match(/"[a-zA-Z]*[sS]ecretFile":"[^"]+"/g)?.map((m) => m.split('":"')[1].slice(0, -1)) ?? [],
       ].filter((f): f is string => typeof f === 'string');
       for (const file of files) {
@@ -116,6 +123,9 @@ if (cluster) {
           else t.comment(`${file}: secret ${volume.secret.secretName} is created outside kustomize (see the base kustomization.yaml)`);
         } else if (volume?.configMap) {
           t.equal(volume.configMap.name === 'kube-root-ca.crt' ? 'ca.crt' : key, key, `${file} from ConfigMap ${volume.configMap.name}`);
+        } else if (volume?.projected) {
+          const paths = (volume.projected.sources as ProjectedSource[]).flatMap((s) => [s.serviceAccountToken?.path, ...(s.configMap?.items?.map((i) => i.path) ?? [])]);
+          t.ok(paths.includes(key), `${file}: the projected volume ${volume.name} has ${key}`);
         }
       }
       t.equal(config.listen.healthAddress, '0.0.0.0:8081', 'the kubelet can reach the health port');
@@ -150,6 +160,98 @@ if (cluster) {
       }
     });
   }
+
+  t.test('overlays/token-review: the proxy may review tokens, with a mounted, rotated service-account token', async (t) => {
+    const { objects } = await render('overlays/token-review');
+    const binding = objects.find((o) => o.kind === 'ClusterRoleBinding');
+    t.match(binding, { roleRef: { kind: 'ClusterRole', name: 'system:auth-delegator' }, subjects: [{ kind: 'ServiceAccount', name: 'kube-front-proxy', namespace: 'kube-front-proxy' }] });
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    t.equal(deployment.spec.template.spec.automountServiceAccountToken, true, 'the kubelet mounts the projected token TokenReview is called with');
+    t.equal(deployment.spec.template.spec.serviceAccountName, 'kube-front-proxy');
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('kube-front-proxy-config'))!;
+    const config = parseConfig(parseYaml(configMap.data!['config.yaml']), '/', { checkFiles: false });
+    t.ok(config.authentication.tokenReview, 'authentication.tokenReview is on');
+    t.equal(config.authentication.tokenReview?.kubeconfig, undefined, 'in-cluster: no kubeconfig');
+  });
+
+  t.test('overlays/managed: impersonation as the service account, with exactly the rights it needs', async (t) => {
+    const { objects } = await render('overlays/managed');
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('kube-front-proxy-config'))!;
+    const config = parseConfig(parseYaml(configMap.data!['config.yaml']), '/', { checkFiles: false });
+    t.equal(config.upstream!.identity, 'impersonation');
+    t.equal(config.upstream!.clientCertFile, undefined, 'no upstream client certificate');
+    t.notOk(objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'kube-front-proxy-upstream'), 'no front-proxy Secret');
+    const pod = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    t.notOk(pod.volumes.some((v: { secret?: { secretName: string } }) => v.secret?.secretName === 'kube-front-proxy-upstream'), 'no front-proxy Secret volume');
+    const token = (pod.volumes as Array<{ projected?: { sources: ProjectedSource[] } }>)
+      .flatMap((v) => v.projected?.sources ?? [])
+      .find((s) => s.serviceAccountToken)?.serviceAccountToken;
+    t.ok(token, 'a projected service-account token');
+    t.equal(token?.audience, undefined, "the token's audience is kube-apiserver's own");
+    t.ok(token?.expirationSeconds !== undefined && token.expirationSeconds !== 3607, 'a lifetime kube-apiserver does not extend to a year (3607 s is the automount value it extends)');
+
+    const role = objects.find((o) => o.kind === 'ClusterRole') as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+    t.same(role.rules.flatMap((r) => r.verbs), role.rules.map(() => 'impersonate'), 'impersonate is the only verb');
+    const extraResources = role.rules.filter((r) => r.apiGroups.includes('authentication.k8s.io')).flatMap((r) => r.resources);
+    for (const { key } of config.authentication.jwt.flatMap((j) => j.claimMappings.extra ?? [])) {
+      t.ok(extraResources.includes(`userextras/${key}`), `the role may impersonate the mapped extra ${key}`);
+    }
+    t.match(objects.find((o) => o.kind === 'ClusterRoleBinding'), {
+      roleRef: { kind: 'ClusterRole', name: role.metadata.name },
+      subjects: [{ kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: 'kube-front-proxy' }],
+    });
+
+    // Applied for real, then used as the proxy uses it: the service account's token and Impersonate-* straight to kube-apiserver.
+    const rbacFile = join(work, 'managed-rbac.json');
+    const rbac = objects.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+    await writeFile(rbacFile, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rbac }));
+    const applied = await adminKubectl(cluster, ['apply', '-f', rbacFile]);
+    t.equal(applied.code, 0, `applied: ${applied.stderr}`);
+    const bearer = await serviceAccountToken(cluster, 'kube-front-proxy', pod.serviceAccountName);
+    const agent = new Agent({ connect: { ca: readFileSync(cluster.caFile, 'utf8') } });
+    t.teardown(() => agent.close());
+    const asProxy = async (method: string, path: string, impersonate: Record<string, string | string[]>) => {
+      const res = await request(`${cluster.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', ...impersonate },
+        body: method === 'POST' ? JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }) : undefined,
+        dispatcher: agent,
+      });
+      return { status: res.statusCode, body: (await res.body.json()) as any };
+    };
+    const whoami = '/apis/authentication.k8s.io/v1/selfsubjectreviews';
+    const person = {
+      'impersonate-user': 'alice@example.com',
+      'impersonate-group': ['oidc:sre', 'oidc:dev'],
+      'impersonate-uid': 'a1b2c3',
+      // client-go's escaping of the key authentication.kubernetes.io/credential-id.
+      'impersonate-extra-authentication.kubernetes.io%2fcredential-id': 'JTI=token-1',
+    };
+    const granted = await asProxy('POST', whoami, person);
+    t.equal(granted.status, 201, JSON.stringify(granted.body));
+    t.same(granted.body.status?.userInfo, {
+      username: 'alice@example.com',
+      uid: 'a1b2c3',
+      groups: ['oidc:sre', 'oidc:dev', 'system:authenticated'],
+      extra: { 'authentication.kubernetes.io/credential-id': ['JTI=token-1'] },
+    }, 'kube-apiserver acts as the person: user, uid, groups and the credential-id extra');
+    const audited = await cluster.auditEvent((e) => e.requestURI === whoami && e.impersonatedUser?.username === 'alice@example.com');
+    t.equal(audited.user.username, `system:serviceaccount:kube-front-proxy:${pod.serviceAccountName}`, "kube's audit names the proxy's service account as user and the person as impersonatedUser");
+
+    const otherExtra = await asProxy('POST', whoami, { ...person, 'impersonate-extra-example.com%2ftenant': 'a' });
+    t.equal(otherExtra.status, 403, 'an extra key the role does not name is refused');
+    t.match(otherExtra.body.message, /userextras\/example.com\/tenant/);
+    const serviceAccount = await asProxy('POST', whoami, { 'impersonate-user': 'system:serviceaccount:kube-system:default' });
+    t.equal(serviceAccount.status, 403, 'service accounts cannot be impersonated');
+    t.match(serviceAccount.body.message, /serviceaccounts/);
+    for (const path of ['/api/v1/namespaces/kube-front-proxy/pods', '/api/v1/namespaces/kube-system/secrets', '/apis/rbac.authorization.k8s.io/v1/clusterroles']) {
+      const itself = await asProxy('GET', path, {});
+      t.equal(itself.status, 403, `as itself the service account may not read ${path}`);
+    }
+    const alice = await asProxy('GET', '/api/v1/namespaces/kube-system/secrets', person);
+    t.equal(alice.status, 403, 'impersonated, RBAC decides for the person (who has no grants here)');
+    t.match(alice.body.message, /"alice@example.com"/);
+  });
 
   t.test('config/kind.yaml and config/kube-apiserver.yaml have a valid shape', async (t) => {
     for (const name of ['kind.yaml', 'kube-apiserver.yaml']) {

@@ -96,7 +96,7 @@ esac
     );
 
     const written = parseConfig(parseYaml(await readFile(config, 'utf8')), dirname(config), { checkFiles: false });
-    t.equal(written.upstream.url, cluster.url, 'the config points at the cluster of the context');
+    t.equal(written.upstream!.url, cluster.url, 'the config points at the cluster of the context');
     t.same((await cluster.admin('/apis/rbac.authorization.k8s.io/v1/namespaces/demo/rolebindings/oidc-infrastructure-viewer')).status, 200, 'rbac.yaml applied');
 
     // The proxy with the upstream part of that config (the listener and issuer are the test's own).
@@ -105,10 +105,10 @@ esac
         ...c,
         upstream: {
           ...c.upstream,
-          url: written.upstream.url,
-          caFile: written.upstream.caFile,
-          clientCertFile: written.upstream.clientCertFile,
-          clientKeyFile: written.upstream.clientKeyFile,
+          url: written.upstream!.url,
+          caFile: written.upstream!.caFile,
+          clientCertFile: written.upstream!.clientCertFile,
+          clientKeyFile: written.upstream!.clientKeyFile,
         },
       }),
     });

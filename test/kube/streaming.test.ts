@@ -7,38 +7,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startKube, startProxiedStack } from './helpers/kube-stack.js';
+import { namespaceForGroup, startKube, startProxiedStack } from './helpers/kube-stack.js';
 
 const cluster = await startKube(t);
 if (cluster) {
   const stack = await startProxiedStack(t, cluster);
   const ns = 'kfp-watch';
-  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}`;
-  const setup = [
-    await cluster.admin('/api/v1/namespaces', { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } } }),
-    // No controller-manager runs: the namespace's default service account, which pod admission checks, is made by hand.
-    await cluster.admin(`/api/v1/namespaces/${ns}/serviceaccounts`, { method: 'POST', body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } } }),
-    await cluster.admin(`${rbac}/roles`, {
-      method: 'POST',
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'Role',
-        metadata: { name: 'watcher' },
-        rules: [{ apiGroups: [''], resources: ['pods', 'configmaps'], verbs: ['get', 'list', 'watch'] }],
-      },
-    }),
-    await cluster.admin(`${rbac}/rolebindings`, {
-      method: 'POST',
-      body: {
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: 'infrastructure-watcher' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'watcher' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'oidc:infrastructure' }],
-      },
-    }),
-  ];
-  t.same(setup.map((r) => r.status), [201, 201, 201, 201], 'namespace, service account and RBAC created');
+  const setup = await namespaceForGroup(cluster, ns, {
+    name: 'watcher',
+    binding: 'infrastructure-watcher',
+    group: 'oidc:infrastructure',
+    rules: [{ apiGroups: [''], resources: ['pods', 'configmaps'], verbs: ['get', 'list', 'watch'] }],
+  });
+  t.same(setup, [201, 201, 201, 201], 'namespace, service account and RBAC created');
 
   const pod = (name: string) => ({
     apiVersion: 'v1',
@@ -135,7 +116,7 @@ if (cluster) {
     t.not(denied.code, 0);
     t.match(denied.stderr, /pods "exec-target" is forbidden: User "demo@example.com" cannot (create|get) resource "pods\/exec"/, 'RBAC judged the proxied user');
 
-    const granted = await cluster.admin(`${rbac}/roles/watcher`, {
+    const granted = await cluster.admin(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles/watcher`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/json-patch+json' },
       body: [{ op: 'add', path: '/rules/-', value: { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] } }],

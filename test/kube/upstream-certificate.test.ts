@@ -36,7 +36,7 @@ if (cluster) {
   const withoutCert = () =>
     startProxiedStack(t, cluster, {
       configure: (c) => {
-        const { clientCertFile: _c, clientKeyFile: _k, ...upstream } = c.upstream;
+        const { clientCertFile: _c, clientKeyFile: _k, ...upstream } = c.upstream!;
         void _c;
         void _k;
         return { ...c, upstream };

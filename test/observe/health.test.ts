@@ -64,3 +64,24 @@ t.test('readiness waits for every issuer; metrics count what happened', async (t
   t.match(metrics, /kfp_request_duration_seconds_bucket\{le="0.005",kind="short"\}/);
   t.equal((await get(`${stack.proxy.healthURL}/nope`)).status, 404);
 });
+
+t.test('with another way in (client certificates), an issuer that is down does not hold readiness back', async (t) => {
+  const pki = await devPki();
+  const downURL = `https://127.0.0.1:${await freePort()}`;
+  const stack = await startStack(t, {
+    configure: (c) => ({
+      ...c,
+      // The break-glass path: certificates of a CA that is not the identity provider's.
+      listen: { ...c.listen, tls: { ...c.listen.tls, clientCAFile: pki.frontProxyCA } },
+      authentication: {
+        ...c.authentication,
+        jwt: [
+          ...(c.authentication?.jwt ?? []),
+          { issuer: { url: downURL, audiences: ['kubernetes'], certificateAuthorityFile: pki.servingCA }, claimMappings: { username: { claim: 'email', prefix: '' } } },
+        ],
+      },
+    }),
+  });
+  t.equal((await get(`${stack.proxy.healthURL}/readyz`)).status, 200, 'ready while an issuer is unreachable');
+  t.same(stack.proxy.notReady(), []);
+});

@@ -16,8 +16,8 @@ const alice: Identity = {
 };
 
 /** Header lines as [lower-case name, value] pairs, for easy assertions. */
-function lines(raw: string[], identity = alice, r = rules, f: typeof facts & { upgrade?: string } = facts) {
-  const result = upstreamHeaders(raw, identity, f, r);
+function lines(raw: string[], identity: Identity | null = alice, r = rules, f: typeof facts & { upgrade?: string } = facts) {
+  const result = upstreamHeaders(raw, identity ?? undefined, f, r);
   if (!result.ok) throw new Error(`refused: ${result.field}`);
   const out: [string, string][] = [];
   for (let i = 0; i < result.headers.length; i += 2) out.push([result.headers[i].toLowerCase(), result.headers[i + 1]]);
@@ -245,4 +245,78 @@ t.test('Cookie: every cookie the proxy owns is removed (HeaderRules.ownsCookie, 
   const withOwner = headerRules(names, false, '__Host-kfp-session', owns);
   const ls = lines(['Cookie', '__Host-kfp-login=state; app=1; __Host-kfp-session=s; __Host-kfp-login-x=2'], alice, withOwner);
   t.same(values(ls, 'cookie'), ['app=1; __Host-kfp-login-x=2']);
+});
+
+t.test('a passed-through token keeps the client credential, and only that', async (t) => {
+  const ls = lines(
+    [
+      'Authorization', 'Bearer first',
+      'authorization', 'Bearer second',
+      'Sec-WebSocket-Protocol', 'v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.dG9rZW4',
+      'X-Remote-User', 'mallory',
+      'X-Remote-Group', 'system:masters',
+      'X-Remote-Extra-Scopes', 'all',
+    ],
+    null, // no identity: passed through
+  );
+  t.same(values(ls, 'authorization'), ['Bearer first'], 'the line the proxy read, once');
+  t.same(values(ls, 'sec-websocket-protocol'), ['v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.dG9rZW4'], 'kube-apiserver reads the bearer subprotocol itself');
+  for (const name of ['x-remote-user', 'x-remote-group', 'x-remote-uid', 'x-remote-extra-scopes']) t.same(values(ls, name), [], `no ${name}`);
+  t.same(values(ls, 'audit-id'), ['rid-1']);
+});
+
+t.test('an authenticated identity never carries the client Authorization', async (t) => {
+  t.same(values(lines(['Authorization', 'Bearer token']), 'authorization'), []);
+});
+
+// upstream.identity: impersonation. The same rules, but the identity goes as Impersonate-* lines
+// (kube-apiserver's impersonation filter), which the caller follows with the proxy's own credential.
+const impersonating = headerRules(names, false, undefined, undefined, 'impersonation');
+const impersonatingAllowed = headerRules(names, true, undefined, undefined, 'impersonation');
+
+t.test('impersonation mode: the identity as Impersonate-* lines, one per group and extra value', async (t) => {
+  const ls = lines(['Accept', 'application/json'], alice, impersonating);
+  t.same(values(ls, 'impersonate-user'), ['alice@example.com']);
+  t.same(values(ls, 'impersonate-group'), ['oidc:dev', 'oidc:a,b'], 'one line per group, commas kept inside');
+  t.same(values(ls, 'impersonate-uid'), ['u-1']);
+  t.same(values(ls, 'impersonate-extra-example.com%2fteam'), ['blue', 'green'], 'extra key encoded as client-go does');
+  for (const name of ['x-remote-user', 'x-remote-group', 'x-remote-uid', 'x-remote-extra-example.com%2fteam']) t.same(values(ls, name), [], `no ${name}`);
+  t.same(values(ls, 'authorization'), [], "no Authorization here: the pipeline adds the proxy's own");
+  t.same(values(ls, 'accept'), ['application/json']);
+  t.same(values(lines([], { ...alice, uid: '' }, impersonating), 'impersonate-uid'), [], 'no uid line without a uid');
+  t.same(
+    upstreamHeaders([], { ...alice, username: 'alice\r\nImpersonate-Group: system:masters' }, facts, impersonating),
+    { ok: false, problem: 'identity_not_representable', field: 'username' },
+    'a value a header cannot carry is refused here too',
+  );
+});
+
+t.test('impersonation mode: every client Impersonate-* spelling is dropped when the proxy sends an identity, allowed or not', async (t) => {
+  const smuggled = [
+    'Impersonate-User', 'Impersonate-Group', 'Impersonate-Uid', 'Impersonate-Extra-Scopes', 'impersonate-user', 'IMPERSONATE-GROUP',
+    'Impersonate_User', 'impersonate_group', 'Impersonate-Extra_Scopes', 'impersonate-extra-example.com%2fteam',
+  ].flatMap((n) => [n, 'system:masters']);
+  for (const [name, rules] of [['not allowed', impersonating], ['allowed (the pipeline has reviewed them)', impersonatingAllowed]] as const) {
+    const ls = lines([...smuggled, 'X-Remote-User', 'system:admin'], alice, rules);
+    t.same(ls.filter(([, v]) => v === 'system:masters' || v === 'system:admin'), [], `${name}: none forwarded`);
+    t.same(values(ls, 'impersonate-user'), ['alice@example.com'], `${name}: one Impersonate-User, the proxy's`);
+    t.same(values(ls, 'impersonate-group'), ['oidc:dev', 'oidc:a,b']);
+    t.same(values(ls, 'impersonate-extra-scopes'), []);
+    t.same(values(ls, 'impersonate-extra-example.com%2fteam'), ['blue', 'green'], `${name}: only the identity's own extra values`);
+  }
+});
+
+t.test("impersonation mode, a passed-through token: the client's dashed Impersonate-* pass only when allowed", async (t) => {
+  const raw = ['Authorization', 'Bearer client', 'Impersonate-User', 'bob', 'Impersonate-Group', 'devs', 'Impersonate_Uid', 'u-x'];
+  const allowed = lines(raw, null, impersonatingAllowed);
+  t.same(allowed.filter(([n]) => n.startsWith('impersonate')), [['impersonate-user', 'bob'], ['impersonate-group', 'devs']], 'kube-apiserver authorizes them against the token');
+  t.same(values(allowed, 'authorization'), ['Bearer client']);
+  const refused = lines(raw, null, impersonating);
+  t.same(refused.filter(([n]) => n.startsWith('impersonate')), [], 'not allowed: none (the pipeline has answered 403 already)');
+});
+
+t.test('requestheader mode is unchanged by the new rules: allowed Impersonate-* still pass beside the identity', async (t) => {
+  const ls = lines(['Impersonate-User', 'bob'], alice, headerRules(names, true, undefined, undefined, 'requestheader'));
+  t.same(values(ls, 'impersonate-user'), ['bob']);
+  t.same(values(ls, 'x-remote-user'), ['alice@example.com']);
 });

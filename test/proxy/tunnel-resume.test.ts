@@ -28,7 +28,7 @@ t.test('tunnel connections resume the TLS session, until the client certificate 
   const keyFile = join(dir, 'client.key');
   await copyFile(stack.pki.frontProxyClientCert, certFile);
   await copyFile(stack.pki.frontProxyClientKey, keyFile);
-  const upstream = new Upstream({ ...stack.config.upstream, clientCertFile: certFile, clientKeyFile: keyFile }, silentLogger);
+  const upstream = new Upstream({ ...stack.config.upstream!, clientCertFile: certFile, clientKeyFile: keyFile }, silentLogger);
   t.teardown(() => upstream.close());
 
   t.equal(await tunnelHandshake(upstream), false, 'the first connection does a full handshake');

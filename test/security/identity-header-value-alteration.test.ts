@@ -177,7 +177,7 @@ async function playCases(t: Test, target: Target): Promise<void> {
       for (const kind of ['user', 'uid', 'group', 'extra key', 'extra value'] as const) {
         const label = `${c.name} in ${kind}: ${show(c.value)}`;
         const identity = identityWith(kind, c.value);
-        const lines = identityHeaderLines(identity, stack.config.upstream.identityHeaders);
+        const lines = identityHeaderLines(identity, stack.config.upstream!.identityHeaders);
         if (!lines.ok) {
           t.strictSame(REFUSED, expected(c, kind, identity), label);
           continue;

@@ -25,19 +25,25 @@ export async function getJson(url: string, dispatcher: Dispatcher, signal: Abort
     await res.body.dump();
     throw new Error(`GET ${url}: HTTP ${res.statusCode}`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      res.body.destroy();
-      throw new Error(`GET ${url}: response larger than ${MAX_BODY_BYTES} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
+  const text = await boundedText(res.body, MAX_BODY_BYTES, `GET ${url}: response`);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(text);
   } catch {
     throw new Error(`GET ${url}: response is not JSON`);
   }
+}
+
+/** A response body as UTF-8 text, refused (and the body destroyed) past `maxBytes`. */
+export async function boundedText(body: Dispatcher.ResponseData['body'], maxBytes: number, what: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new Error(`${what} larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -2,12 +2,12 @@
  * Bearer JWTs from the configured issuers, with kube-apiserver's semantics
  * (structured AuthenticationConfiguration, `jwt[]`).
  */
-import { decodeJwt } from 'jose';
 import type { JwtAuthenticatorConfig } from '../../config/schema.js';
 import type { Logger } from '../../observe/logger.js';
 import { rejected, type AuthOutcome } from '../../request/identity.js';
 import type { TokenAuthenticator } from '../authenticator.js';
 import { createTokenCache, type Verified } from '../token-cache.js';
+import { untrustedIssuer } from './compact.js';
 import { IssuerAuthenticator } from './issuer-authenticator.js';
 
 /** Logging and caching for {@link createJwtAuthenticator}. */
@@ -21,7 +21,7 @@ export interface JwtAuthenticatorOptions {
 
 /**
  * A token authenticator over every `jwt[]` entry. A token picks its issuer by
- * its unverified `iss`, compared with each `issuer.url` as an exact string (a
+ * its unverified `iss` (its key matched case-insensitively, as Go's JSON decoder does), compared with each `issuer.url` as an exact string (a
  * trailing slash matters); then that issuer verifies it. Outcomes:
  * `malformed_token` (not a JWT), `unknown_issuer` (no entry for its `iss`),
  * `issuer_not_ready` (discovery or keys not loaded yet), or the issuer's verdict.
@@ -36,13 +36,10 @@ export function createJwtAuthenticator(configs: readonly JwtAuthenticatorConfig[
   const issuers = new Map(configs.map((config) => [config.issuer.url, new IssuerAuthenticator(config, opts.logger)]));
 
   const verify = async (token: string): Promise<Verified<AuthOutcome>> => {
-    let iss: unknown;
-    try {
-      iss = decodeJwt(token).iss;
-    } catch {
-      return { value: rejected('malformed_token') };
-    }
-    const issuer = typeof iss === 'string' ? issuers.get(iss) : undefined;
+    // oidc.go untrustedIssuer: iss matched case-insensitively, as Go decodes it.
+    const iss = untrustedIssuer(token);
+    if (iss === undefined) return { value: rejected('malformed_token') };
+    const issuer = issuers.get(iss);
     if (!issuer) return { value: rejected('unknown_issuer') };
     const { outcome, expiresAt } = await issuer.verify(token);
     return { value: outcome, cacheUntil: expiresAt };

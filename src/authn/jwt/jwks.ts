@@ -15,10 +15,11 @@
  * - a failed fetch keeps the set we have.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { errors, type JWTVerifyGetKey } from 'jose';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../observe/logger.js';
 import { getJson } from './http.js';
+import { keysOf, type VerificationKey } from './signature.js';
 
 const DEFAULT_MAX_AGE_MS = 3_600_000;
 
@@ -47,7 +48,7 @@ interface Fetch {
 export class JwksCache {
   readonly #opts: JwksOptions;
   readonly #maxAgeMs: number;
-  #keys = createLocalJWKSet({ keys: [] });
+  #keys: readonly VerificationKey[] = [];
   /** performance.now() of the last successful fetch. */
   #fetchedAt = -Infinity;
   #current: Fetch | undefined;
@@ -65,20 +66,30 @@ export class JwksCache {
   }
 
   /**
-   * The key resolver to hand to jose's `jwtVerify`. Throws jose's
-   * `JWKSNoMatchingKey` when even a fresh set lacks the token's key, and
-   * `JWKSMultipleMatchingKeys` when a token without `kid` fits several keys.
+   * The keys that may have signed a token: those whose `kid` is the token's,
+   * or every key when the token names none (go-oidc's remoteKeySet.verify).
+   * When none fits, waits for a refetch (see the module comment) and looks
+   * again; an empty list means even a fresh set lacks the key.
    */
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+  async candidates(kid: string | undefined): Promise<readonly VerificationKey[]> {
     const arrived = performance.now();
     if (arrived - this.#fetchedAt > this.#maxAgeMs) void this.#refetch(arrived);
-    try {
-      return await this.#keys(header, token);
-    } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-    }
+    const fitting = () => this.#keys.filter((k) => kid === undefined || kid === '' || k.kid === kid);
+    const found = fitting();
+    if (found.length > 0) return found;
     await this.#refetch(arrived);
-    return this.#keys(header, token);
+    return fitting();
+  }
+
+  /**
+   * A key resolver for jose's `jwtVerify` (back-channel logout tokens): the
+   * first candidate of the token's key type; jose's `JWKSNoMatchingKey` when none.
+   */
+  readonly getKey: JWTVerifyGetKey = async (header) => {
+    const type = header.alg.startsWith('ES') ? 'ec' : 'rsa';
+    const key = (await this.candidates(header.kid)).find((k) => k.key.asymmetricKeyType === type);
+    if (!key) throw new errors.JWKSNoMatchingKey();
+    return key.key;
   };
 
   /** Settles once a fetch that started no earlier than `since` is over. */
@@ -120,9 +131,9 @@ export class JwksCache {
 
   async #fetch(): Promise<void> {
     const set = await getJson(this.#opts.url, this.#opts.dispatcher, this.#opts.signal);
-    // createLocalJWKSet throws JWKSInvalid on anything that is not a key set.
-    this.#keys = createLocalJWKSet(set as JSONWebKeySet);
+    // keysOf throws on anything that is not a key set.
+    this.#keys = keysOf(set);
     this.#fetchedAt = performance.now();
-    this.#opts.logger.debug({ jwksURI: this.#opts.url, keys: this.#keys.jwks().keys.length }, 'JWKS fetched');
+    this.#opts.logger.debug({ jwksURI: this.#opts.url, keys: this.#keys.length }, 'JWKS fetched');
   }
 }

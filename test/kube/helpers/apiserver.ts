@@ -35,6 +35,12 @@ export interface ClusterOptions {
   readonly frontProxyCA: string;
   /** --requestheader-allowed-names; default front-proxy-client. */
   readonly allowedNames?: readonly string[];
+  /**
+   * More kube-apiserver flags (e.g. --authentication-config, --token-auth-file,
+   * --authentication-token-webhook-config-file), appended after the defaults;
+   * may be a function of the cluster's folder, for files written before the start.
+   */
+  readonly extraArgs?: readonly string[] | ((dir: string) => readonly string[] | Promise<readonly string[]>);
 }
 
 /** One event of kube-apiserver's JSON audit log (the fields the tests read). */
@@ -52,8 +58,10 @@ export interface AuditEvent {
 export interface KubeCluster {
   /** https://127.0.0.1:port */
   readonly url: string;
-  /** The CA file that verifies kube-apiserver's serving certificate. */
+  /** The CA file that verifies kube-apiserver's serving certificate; it is also --client-ca-file. */
   readonly caFile: string;
+  /** That CA with its key, to issue client certificates kube-apiserver accepts (issueClientCertificate). */
+  readonly ca: CertAndKey;
   /** A kubeconfig with the admin client certificate (system:masters). */
   readonly adminKubeconfig: string;
   /** The folder with every file of this cluster (certificates, logs, etcd data). */
@@ -80,21 +88,26 @@ rules:
 `;
 
 
-/** A client certificate with an organization (a Kubernetes group), which src/dev/pki.ts does not make. */
-async function issueClientCertificate(ca: CertAndKey, commonName: string, organization: string): Promise<CertAndKey> {
+/** A client certificate with organizations (Kubernetes groups), which dev/pki.ts does not make. */
+export async function issueClientCertificate(
+  ca: CertAndKey,
+  commonName: string,
+  organizations: string | readonly string[],
+  validity: { notBefore?: Date; notAfter?: Date } = {},
+): Promise<CertAndKey> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKeyDer = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
   const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
   const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.create({
-    subject: [{ O: [organization] }, { CN: [commonName] }],
+    subject: [...[organizations].flat().map((O) => ({ O: [O] })), { CN: [commonName] }],
     issuer: caCert.subjectName,
     publicKey: keys.publicKey,
     signingKey: caKey,
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-    notBefore: new Date(now - 3_600_000),
-    notAfter: new Date(now + 24 * 3_600_000),
+    notBefore: validity.notBefore ?? new Date(now - 3_600_000),
+    notAfter: validity.notAfter ?? new Date(now + 24 * 3_600_000),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -242,6 +255,7 @@ async function start(dir: string, options: ClusterOptions, children: Child[], ag
     }
   }
 
+  const extraArgs = typeof options.extraArgs === 'function' ? await options.extraArgs(dir) : (options.extraArgs ?? []);
   const adminAgent = new Agent({ connect: { ca: clusterCA.certPem, cert: admin.certPem, key: admin.keyPem } });
   agents.push(adminAgent);
   let url = '';
@@ -281,6 +295,7 @@ async function start(dir: string, options: ClusterOptions, children: Child[], ag
         '--profiling=false',
         // The default reconciler refuses a loopback advertise address (envtest does the same).
         '--endpoint-reconciler-type=none',
+        ...extraArgs,
       ],
       file('kube-apiserver.log'),
     );
@@ -340,6 +355,7 @@ async function start(dir: string, options: ClusterOptions, children: Child[], ag
   return {
     url,
     caFile: file('ca.crt'),
+    ca: clusterCA,
     adminKubeconfig: file('admin.kubeconfig'),
     dir,
     version,
