@@ -274,9 +274,14 @@ export class Http2Upstream extends Dispatcher {
       stream.setTimeout(bodyTimeout ?? 0);
       const { ':status': status, ...headers } = head;
       if (!controller.settled) handler.onResponseStart?.(controller, Number(status), headers, '');
-    });
-    stream.on('data', (chunk: Buffer) => {
-      if (!controller.settled) handler.onResponseData?.(controller, chunk);
+      // The body is read from here on, never before: Node emits 'response' on the next tick but
+      // 'data' at once, so a stream that already flowed handed a body over before its head when
+      // both came in one read (seen against kube-apiserver: the proxy wrote an implicit 200 head,
+      // then the real one threw ERR_HTTP_HEADERS_SENT and the process died). Until now the
+      // stream buffers what comes, within its flow-control window.
+      stream.on('data', (chunk: Buffer) => {
+        if (!controller.settled) handler.onResponseData?.(controller, chunk);
+      });
     });
     stream.once('trailers', (received: IncomingHttpHeaders) => (trailers = received));
     stream.once('end', () => {
