@@ -68,8 +68,10 @@ if (cluster) {
       { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
     ],
   });
-  t.same(setup, [201, 201, 201, 201], 'namespace, service account and RBAC created');
+  // Asserted here, after the last await of the setup: an assertion at the top level
+  // followed by an await lets tap end the root test before the subtests are queued.
   const token = await h2.mint({ email: 'zoë@example.com', groups: ['Zoë Team', 'dev'] });
+  t.same(setup, [201, 201, 201, 201], 'namespace, service account and RBAC created');
   const auth = { authorization: `Bearer ${token}` };
   const get = (stack: ProxiedStack, path: string) => stack.fetch(path, { headers: auth }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
 
