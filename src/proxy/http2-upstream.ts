@@ -250,6 +250,15 @@ export class Http2Upstream extends Dispatcher {
       handler.onResponseError?.(controller, err);
     };
     controller.onAbort = fail;
+    // A handler that throws aborts its own request, as undici's Request does: the throw would
+    // otherwise leave a stream event uncaught and end the process.
+    const call = (step: () => void) => {
+      try {
+        step();
+      } catch (err) {
+        controller.abort(err as Error);
+      }
+    };
 
     handler.onRequestStart?.(controller, {});
     if (controller.aborted) return;
@@ -273,14 +282,14 @@ export class Http2Upstream extends Dispatcher {
       responded = true;
       stream.setTimeout(bodyTimeout ?? 0);
       const { ':status': status, ...headers } = head;
-      if (!controller.settled) handler.onResponseStart?.(controller, Number(status), headers, '');
+      if (!controller.settled) call(() => handler.onResponseStart?.(controller, Number(status), headers, ''));
       // The body is read from here on, never before: Node emits 'response' on the next tick but
       // 'data' at once, so a stream that already flowed handed a body over before its head when
       // both came in one read (seen against kube-apiserver: the proxy wrote an implicit 200 head,
       // then the real one threw ERR_HTTP_HEADERS_SENT and the process died). Until now the
       // stream buffers what comes, within its flow-control window.
       stream.on('data', (chunk: Buffer) => {
-        if (!controller.settled) handler.onResponseData?.(controller, chunk);
+        if (!controller.settled) call(() => handler.onResponseData?.(controller, chunk));
       });
     });
     stream.once('trailers', (received: IncomingHttpHeaders) => (trailers = received));

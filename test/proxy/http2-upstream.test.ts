@@ -525,3 +525,61 @@ t.test('an upstream that goes silent (no FIN, no RST): a PING unanswered ends th
   t.ok(error, `the watch ended ${Date.now() - frozen} ms after the upstream went silent`);
   t.ok(Date.now() - frozen < 2_000);
 });
+
+t.test("a handler that throws ends its own request, as undici's would, never the process", async (t) => {
+  // A throw from a handler ran inside a stream event, outside any try: an uncaught exception
+  // that ended the proxy (how the body-before-head race above killed it). undici catches a
+  // throwing handler and aborts that request with the error; so does this dispatcher.
+  const pki = await devPki();
+  const upstream = await startUpstream(t);
+  const dispatcher = new Http2Upstream({
+    tls: { host: '127.0.0.1', port: Number(new URL(upstream.url).port), ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) },
+    fallback: new Pool(upstream.url),
+  });
+  t.teardown(() => dispatcher.destroy());
+  const uncaught: Error[] = [];
+  const onUncaught = (err: Error) => void uncaught.push(err);
+  process.prependListener('uncaughtException', onUncaught);
+  t.teardown(() => void process.off('uncaughtException', onUncaught));
+  const throwing = (where: 'start' | 'data') =>
+    new Promise<string>((resolve) => {
+      dispatcher.dispatch(
+        { path: `/throw/${where}`, method: 'GET', headers: [] },
+        {
+          onRequestStart: () => {},
+          onResponseStart: () => {
+            if (where === 'start') throw new Error('thrown at the head');
+          },
+          onResponseData: () => {
+            if (where === 'data') throw new Error('thrown at the body');
+          },
+          onResponseEnd: () => resolve('ended'),
+          onResponseError: (_c, err) => resolve(`error: ${err.message}`),
+        },
+      );
+    });
+  t.equal(await throwing('start'), 'error: thrown at the head');
+  t.equal(await throwing('data'), 'error: thrown at the body');
+  await sleep(50);
+  t.same(uncaught.map((e) => e.message), [], 'nothing escaped to the process');
+  const after = await proxiedAnswer(dispatcher, '/after');
+  t.equal(after, '200 ok /after', 'the connection still serves other requests');
+});
+
+/** One request straight through a dispatcher: "status body". */
+function proxiedAnswer(dispatcher: Dispatcher, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    const chunks: Buffer[] = [];
+    dispatcher.dispatch(
+      { path, method: 'GET', headers: [] },
+      {
+        onRequestStart: () => {},
+        onResponseStart: (_c, code) => void (status = code),
+        onResponseData: (_c, chunk) => void chunks.push(chunk),
+        onResponseEnd: () => resolve(`${status} ${Buffer.concat(chunks).toString()}`),
+        onResponseError: (_c, err) => reject(err),
+      },
+    );
+  });
+}
