@@ -9,7 +9,7 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -24,6 +24,7 @@ import { createJwtAuthenticator } from '../../src/authn/jwt/index.js';
 import type { JwtAuthenticatorConfig } from '../../src/config/schema.js';
 import { startDevIssuer, type DevIssuer } from '../../dev/issuer.js';
 import { loginWithPassword } from '../../dev/login-client.js';
+import { freePort } from '../helpers/ports.js';
 import { ensureDevPki } from '../../dev/pki.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'kfp-jwt-'));
@@ -403,13 +404,3 @@ t.test('no token ever reaches the logs', async (t) => {
   t.same(leaked, []);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
