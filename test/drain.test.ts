@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { request } from 'undici';
-import { startStack, untilReady } from './helpers/stack.js';
+import { freePort, startStack, untilReady } from './helpers/stack.js';
 
 const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 
@@ -18,13 +18,13 @@ t.test('SIGTERM drains', async (t) => {
   const dir = t.testdir();
   const auditFile = join(dir, 'audit.log');
   const configFile = join(dir, 'config.yaml');
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const [port, healthPort] = [await freePort(), await freePort()];
   await writeFile(
     configFile,
     JSON.stringify({
       listen: {
         address: `127.0.0.1:${port}`,
-        healthAddress: '127.0.0.1:0',
+        healthAddress: `127.0.0.1:${healthPort}`,
         tls: { certFile: stack.pki.servingCert, keyFile: stack.pki.servingKey },
         shutdownGracePeriod: '10s',
       },
@@ -52,15 +52,19 @@ t.test('SIGTERM drains', async (t) => {
   const base = `https://127.0.0.1:${port}`;
   const auth = { authorization: `Bearer ${await stack.mint()}` };
 
-  // Ready when the issuer is discovered and the proxy answers with our identity.
-  let status = 0;
-  for (let i = 0; i < 100 && status !== 200; i++) {
+  // Ready when the primary's /readyz says every worker has discovered the issuer. Polling /api
+  // was not enough: with several workers (the default follows the machine's CPUs) one worker
+  // could answer 200 while the next, still discovering, answered the watch 401 (CI, once).
+  let ready = 0;
+  for (let i = 0; i < 150 && ready !== 200; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    status = await request(`${base}/api`, { dispatcher: stack.client, headers: auth }).then(
+    ready = await request(`http://127.0.0.1:${healthPort}/readyz`).then(
       (r) => (r.body.dump(), r.statusCode),
       () => 0,
     );
   }
+  t.equal(ready, 200, 'the proxy process is ready');
+  const status = await request(`${base}/api`, { dispatcher: stack.client, headers: auth }).then((r) => (r.body.dump(), r.statusCode));
   t.equal(status, 200, 'the proxy process serves');
 
   const watch = await request(`${base}/api/v1/namespaces/default/pods?watch=1`, { dispatcher: stack.client, headers: auth });
