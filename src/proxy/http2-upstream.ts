@@ -139,7 +139,7 @@ export class Http2Upstream extends Dispatcher {
 
   #schedule(waiting: Waiting): void {
     for (const connection of this.#connections) {
-      if (!connection.draining && connection.streams < connection.maxStreams) return this.#start(connection, waiting);
+      if (takesStream(connection)) return this.#start(connection, waiting);
     }
     this.#waiting.push(waiting);
     this.#connectIfNeeded();
@@ -148,7 +148,7 @@ export class Http2Upstream extends Dispatcher {
   /** Hands waiting requests to connections with free streams, and opens one more if some are left. */
   #drain(): void {
     while (this.#waiting.length) {
-      const connection = [...this.#connections].find((c) => !c.draining && c.streams < c.maxStreams);
+      const connection = [...this.#connections].find(takesStream);
       if (!connection) break;
       this.#start(connection, this.#waiting.shift()!);
     }
@@ -198,13 +198,19 @@ export class Http2Upstream extends Dispatcher {
   /** A TLS connection that chose h2: usable once the upstream's SETTINGS say how many streams it takes. */
   #open(socket: TLSSocket, ready: () => void, failed: (err: Error) => void): void {
     const session = http2Connect(`https://${this.#authority}`, { createConnection: () => socket, settings: { enablePush: false } });
-    const connection: Connection = { session, streams: 0, maxStreams: 0, draining: this.#closing };
+    const connection: Connection = { session, streams: 0, maxStreams: 0, draining: false };
     let settled = false;
     session.on('error', () => {}); // its streams fail on their own; 'close' follows
     session.on('remoteSettings', (settings: Settings) => {
       connection.maxStreams = settings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY;
       if (!settled) {
         settled = true;
+        if (connection.maxStreams === 0) {
+          // Full before its first stream: opening another for the requests waiting would
+          // open one after another, each as full (hundreds a second, until no descriptor is left).
+          failed(new errors.SocketError('the upstream\'s HTTP/2 SETTINGS allow no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)'));
+          return void session.close();
+        }
         this.#options.debug?.({ maxStreams: connection.maxStreams, connections: this.#connections.size + 1 }, 'upstream HTTP/2 connection opened');
         ready();
         socket.off('error', failed);
@@ -212,6 +218,8 @@ export class Http2Upstream extends Dispatcher {
         this.#connections.add(connection);
       }
       this.#drain();
+      // One that took no stream (what waited went elsewhere) closes when idle, like any other.
+      this.#idleLater(connection);
     });
     session.on('goaway', (code: number, lastStreamID: number) => {
       this.#options.debug?.({ code, lastStreamID, streams: connection.streams }, 'upstream HTTP/2 GOAWAY: no new streams on this connection');
@@ -260,7 +268,26 @@ export class Http2Upstream extends Dispatcher {
       }
     };
 
-    handler.onRequestStart?.(controller, {});
+    // Counted back before the handler runs: one that aborts at once (its client left while the
+    // request waited) still gives the stream back; it leaked, and at the limit all later requests waited.
+    stream.once('close', () => {
+      connection.streams--;
+      if (!controller.settled) {
+        if (!responded && stream.rstCode === constants.NGHTTP2_REFUSED_STREAM && body == null && !waiting.retry) {
+          // Refused unprocessed (the streams past a GOAWAY's last id): safe to send again.
+          controller.settled = true;
+          this.#options.debug?.({ path: opts.path }, 'the upstream refused an HTTP/2 stream unprocessed (GOAWAY); sent again on another connection');
+          this.#schedule({ ...waiting, retry: true });
+        } else {
+          fail(new errors.SocketError(`HTTP/2 stream closed before the response was complete (code ${stream.rstCode})`));
+        }
+      }
+      this.#idleLater(connection);
+      this.#drain();
+    });
+    stream.on('error', () => {}); // settled at 'close', with what the stream's reset code says
+
+    call(() => handler.onRequestStart?.(controller, {}));
     if (controller.aborted) return;
     if (body != null) {
       pipeline(body, stream, (err) => {
@@ -298,22 +325,6 @@ export class Http2Upstream extends Dispatcher {
       controller.settled = true;
       handler.onResponseEnd?.(controller, trailers);
     });
-    stream.on('error', () => {}); // settled at 'close', with what the stream's reset code says
-    stream.once('close', () => {
-      connection.streams--;
-      if (!controller.settled) {
-        if (!responded && stream.rstCode === constants.NGHTTP2_REFUSED_STREAM && body == null && !waiting.retry) {
-          // Refused unprocessed (the streams past a GOAWAY's last id): safe to send again.
-          controller.settled = true;
-          this.#options.debug?.({ path: opts.path }, 'the upstream refused an HTTP/2 stream unprocessed (GOAWAY); sent again on another connection');
-          this.#schedule({ ...waiting, retry: true });
-        } else {
-          fail(new errors.SocketError(`HTTP/2 stream closed before the response was complete (code ${stream.rstCode})`));
-        }
-      }
-      this.#idleLater(connection);
-      this.#drain();
-    });
   }
 
   /** undici's dispatch options as HTTP/2 header fields: lower-case names, Host as :authority. */
@@ -343,16 +354,18 @@ export class Http2Upstream extends Dispatcher {
   #idleLater(connection: Connection): void {
     if (connection.streams > 0) return;
     clearTimeout(connection.idle);
-    if (this.#closing) return void connection.session.close();
-    connection.idle = setTimeout(() => connection.session.close(), this.#options.idleTimeout ?? 30_000).unref();
+    if (this.#closing) return void closeSession(connection);
+    connection.idle = setTimeout(() => closeSession(connection), this.#options.idleTimeout ?? 30_000).unref();
   }
 
+  /**
+   * After close(): each connection closes when its last stream ends. They are not marked
+   * draining: a request that waited, or one refused unprocessed and sent again, still needs
+   * a stream (a connection opened for it draining at birth made the next one: a loop).
+   */
   #closeIdle(): void {
     if (!this.#closing) return;
-    for (const connection of this.#connections) {
-      connection.draining = true;
-      this.#idleLater(connection);
-    }
+    for (const connection of this.#connections) this.#idleLater(connection);
     if (this.#connections.size || this.#waiting.length || this.#connecting) return;
     clearInterval(this.#ping);
     this.#closed?.();
@@ -367,9 +380,13 @@ export class Http2Upstream extends Dispatcher {
     const interval = this.#options.pingInterval ?? 30_000;
     const deadline = this.#options.pingTimeout ?? 15_000;
     this.#ping = setInterval(() => {
-      for (const { session, streams } of this.#connections) {
+      for (const connection of this.#connections) {
+        const { session, streams } = connection;
         if (streams === 0 || session.closed) continue;
-        const timer = setTimeout(() => session.destroy(new Error('the upstream did not answer a PING')), deadline).unref();
+        const timer = setTimeout(() => {
+          connection.draining = true;
+          session.destroy(new Error('the upstream did not answer a PING'));
+        }, deadline).unref();
         // (false: too many PINGs unanswered already; the earlier timers decide)
         if (!session.ping(() => clearTimeout(timer))) clearTimeout(timer);
       }
@@ -409,6 +426,18 @@ class StreamController implements Dispatcher.DispatchController {
     this.#paused = false;
     this.stream.resume();
   }
+}
+
+/** Has room for a stream, and is not closing (by GOAWAY, idle timer or a PING unanswered). */
+function takesStream(connection: Connection): boolean {
+  const { session } = connection;
+  return !connection.draining && connection.streams < connection.maxStreams && !session.closed && !session.destroyed;
+}
+
+/** Closed gracefully: no new stream from the moment it is asked, not only from its 'close' event. */
+function closeSession(connection: Connection): void {
+  connection.draining = true;
+  connection.session.close();
 }
 
 /** For a request that fails before it has a stream. */

@@ -530,13 +530,8 @@ t.test("a handler that throws ends its own request, as undici's would, never the
   // A throw from a handler ran inside a stream event, outside any try: an uncaught exception
   // that ended the proxy (how the body-before-head race above killed it). undici catches a
   // throwing handler and aborts that request with the error; so does this dispatcher.
-  const pki = await devPki();
   const upstream = await startUpstream(t);
-  const dispatcher = new Http2Upstream({
-    tls: { host: '127.0.0.1', port: Number(new URL(upstream.url).port), ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) },
-    fallback: new Pool(upstream.url),
-  });
-  t.teardown(() => dispatcher.destroy());
+  const dispatcher = await direct(t, upstream);
   const uncaught: Error[] = [];
   const onUncaught = (err: Error) => void uncaught.push(err);
   process.prependListener('uncaughtException', onUncaught);
@@ -583,3 +578,97 @@ function proxiedAnswer(dispatcher: Dispatcher, path: string): Promise<string> {
     );
   });
 }
+
+/** The dispatcher on its own in front of `upstream`, with the front-proxy client certificate. */
+async function direct(t: Test, upstream: TestUpstream, options: Partial<ConstructorParameters<typeof Http2Upstream>[0]> = {}): Promise<Http2Upstream> {
+  const pki = await devPki();
+  const dispatcher = new Http2Upstream({
+    tls: { host: '127.0.0.1', port: Number(new URL(upstream.url).port), ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) },
+    fallback: new Pool(upstream.url),
+    ...options,
+  });
+  t.teardown(() => dispatcher.destroy());
+  return dispatcher;
+}
+
+/** `promise`'s outcome as text, or "still waiting" after `ms`: for what must not hang (a liveness check, not a timing). */
+function within(ms: number, promise: Promise<string>): Promise<string> {
+  return Promise.race([promise.catch((err: Error) => `error: ${err.message}`), sleep(ms).then(() => 'still waiting')]);
+}
+
+// The four below were found by an attack on this dispatcher (a helper, with scripts against
+// Node's own HTTP/2 server); each hung a request, looped, or failed one that could have been served.
+
+t.test('a request whose client left while it waited for a stream gives its stream back', async (t) => {
+  // forward() aborts at onRequestStart when the client is already gone; that return skipped
+  // the listener that counts the stream closed, so the slot leaked and, at the upstream's
+  // limit, every later request waited forever.
+  const upstream = await startUpstream(t, { maxConcurrentStreams: 1 });
+  const dispatcher = await direct(t, upstream, { maxConnections: 1 });
+  const aborted = new Promise<string>((resolve) => {
+    dispatcher.dispatch(
+      { path: '/gone', method: 'GET', headers: [] },
+      {
+        onRequestStart: (controller) => controller.abort(new Error('the client closed the connection')),
+        onResponseError: (_c, err) => resolve(`error: ${err.message}`),
+      },
+    );
+  });
+  t.equal(await aborted, 'error: the client closed the connection');
+  t.equal(await within(3_000, proxiedAnswer(dispatcher, '/next')), '200 ok /next', 'the next request gets the stream');
+  t.equal(await within(3_000, proxiedAnswer(dispatcher, '/and-the-next')), '200 ok /and-the-next');
+});
+
+t.test('an upstream whose SETTINGS allow no streams: the request fails, without a connection per attempt', async (t) => {
+  // SETTINGS_MAX_CONCURRENT_STREAMS 0 made every new connection full at once, and a full
+  // connection with a request waiting opened the next: hundreds of sessions a second, until
+  // the process ran out of descriptors.
+  const upstream = await startUpstream(t, { maxConcurrentStreams: 0 });
+  const dispatcher = await direct(t, upstream);
+  t.match(await within(3_000, proxiedAnswer(dispatcher, '/a')), /^error: .*allow no streams/);
+  await sleep(300);
+  t.equal(upstream.sessions.length, 1, 'one connection tried');
+  t.ok(upstream.sessions.every((s) => s.closed || s.destroyed), 'and closed');
+});
+
+t.test('close() while a refused stream is sent again: the request is answered and close() resolves', async (t) => {
+  // close() marked every connection draining, a new one included, so the request sent again
+  // after REFUSED_STREAM found no room, opened a connection, found no room: a loop, and close()
+  // never resolved.
+  let refused = false;
+  const upstream = await startUpstream(t, {
+    handle: (req, res) => {
+      if (refused) return void res.end(`ok ${req.url}`);
+      refused = true;
+      setTimeout(() => (req as unknown as { stream: ServerHttp2Stream }).stream.close(constants.NGHTTP2_REFUSED_STREAM), 100);
+    },
+  });
+  const dispatcher = await direct(t, upstream, { idleTimeout: 100 });
+  const answer = within(3_000, proxiedAnswer(dispatcher, '/refused-once'));
+  while (upstream.seen.length < 1) await sleep(5);
+  const closed = within(3_000, dispatcher.close().then(() => 'closed'));
+  t.equal(await answer, '200 ok /refused-once');
+  t.equal(await closed, 'closed');
+  t.ok(upstream.sessions.length <= 2, `${upstream.sessions.length} connections`);
+});
+
+t.test('a request dispatched as an idle connection closes goes on another connection, not a 502', async (t) => {
+  // The idle timer closed the session but left it usable in the dispatcher's eyes until its
+  // 'close' event: a request in between got "New streams cannot be created after receiving a GOAWAY".
+  const upstream = await startUpstream(t);
+  const dispatcher = await direct(t, upstream, { idleTimeout: 100 });
+  for (let i = 0; i < 3; i++) {
+    const next = new Promise<string>((resolve) => {
+      dispatcher.dispatch(
+        { path: `/first-${i}`, method: 'GET', headers: [] },
+        {
+          onRequestStart: () => {},
+          // The same delay as the idle timer, started after it: fires just after it, in the same turn.
+          onResponseEnd: () => setImmediate(() => setTimeout(() => resolve(proxiedAnswer(dispatcher, `/second-${i}`).catch((err: Error) => `error: ${err.message}`)), 100)),
+          onResponseError: (_c, err) => resolve(`error: ${err.message}`),
+        },
+      );
+    });
+    t.equal(await within(3_000, next), `200 ok /second-${i}`);
+  }
+});
