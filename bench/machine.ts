@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXT, openFileLimit } from './children.js';
 import { nginxVersion } from './nginx.js';
+import { oauth2ProxyVersion } from './servers/oauth2-proxy.js';
 import type { BenchResults } from './results.js';
 
 /** Cores, memory, kernel and the open-file limit children get. */
@@ -20,7 +21,7 @@ export function machine(): BenchResults['machine'] {
   return { nproc: cpus().length, cpuModel: model, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel, openFiles: openFileLimit().hard };
 }
 
-/** node, undici, nginx, and the git revision of the proxy under test. */
+/** node, undici, nginx, oauth2-proxy, and the git revision of the proxy under test. */
 export function versions(): BenchResults['versions'] {
   const root = fileURLToPath(new URL(EXT === '.ts' ? '../' : '../../../../', import.meta.url));
   let rev = 'unknown';
@@ -43,5 +44,6 @@ export function versions(): BenchResults['versions'] {
     kubeFrontProxy: rev,
     undici,
     upstream: 'bench/upstream.ts (lean Node HTTPS server, mutual TLS, precomputed bodies)',
+    oauth2Proxy: oauth2ProxyVersion() ?? 'not built',
   };
 }

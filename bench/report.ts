@@ -243,7 +243,7 @@ export function renderReport(r: BenchResults, plot: string | undefined): string 
     '## Machine and versions',
     '',
     `- machine: ${r.machine.nproc} cores (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB memory, Linux ${r.machine.kernel}, open-file limit ${r.machine.openFiles}`,
-    `- node ${r.versions.node}, undici ${r.versions.undici}, nginx ${r.versions.nginx}`,
+    `- node ${r.versions.node}, undici ${r.versions.undici}, nginx ${r.versions.nginx}, oauth2-proxy ${r.versions.oauth2Proxy}`,
     `- kube-front-proxy git ${r.versions.kubeFrontProxy}`,
     `- upstream: ${r.versions.upstream}`,
     '',

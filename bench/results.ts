@@ -12,6 +12,8 @@ export const KFP = 'kube-front-proxy';
 export const NGINX = 'nginx';
 export const HTTP_PROXY = 'http-proxy';
 export const NOAUTH = 'kube-front-proxy no-auth build';
+/** oauth2-proxy built from its Go module (issue 15), when scripts/oauth2-proxy/build.sh has built it. */
+export const OAUTH2_PROXY = 'oauth2-proxy';
 /** The same servers, with clients over HTTP/2 (the rows are named after the HTTP/1.1 ones with this suffix). */
 export const H2 = ' (h2)';
 export const KFP_H2 = `${KFP}${H2}`;
@@ -54,7 +56,15 @@ export interface BenchResults {
   readonly seconds: number;
   readonly options: Omit<BenchOptions, 'log'>;
   readonly machine: { readonly nproc: number; readonly cpuModel: string; readonly memoryGiB: number; readonly kernel: string; readonly openFiles: number };
-  readonly versions: { readonly node: string; readonly nginx: string; readonly kubeFrontProxy: string; readonly undici: string; readonly upstream: string };
+  readonly versions: {
+    readonly node: string;
+    readonly nginx: string;
+    readonly kubeFrontProxy: string;
+    readonly undici: string;
+    readonly upstream: string;
+    /** `oauth2-proxy --version`, or 'not built'. */
+    readonly oauth2Proxy: string;
+  };
   readonly figures: Figure[];
   readonly curves: { readonly s2: Curve[]; readonly s4: Curve[] };
   readonly notes: string[];

@@ -11,6 +11,11 @@
  *   kube-apiserver's own authenticators would decide a token the proxy passed
  *   through (authentication.passthrough), at the cost of a prefix check; one that
  *   arrives over the front-proxy certificate is logged (it should not);
+ * - otherwise an X-Forwarded-User header is accepted as the identity: oauth2-proxy's
+ *   (bench/servers/oauth2-proxy.ts), which cannot present a client certificate
+ *   upstream. kube-apiserver would not accept it (bench/README.md, "oauth2-proxy");
+ * - TLS handshakes are counted (full and resumed), so a window can tell how often a
+ *   proxy opened a new upstream connection;
  * - POST the TokenReview API ({@link TOKEN_REVIEW_PATH}, for authentication.tokenReview)
  *   or {@link WEBHOOK_PATH} (a token webhook, for authentication.webhook), over a
  *   verified client certificate: a token starting {@link REVIEWED_PREFIX} is
@@ -78,11 +83,14 @@ server.headersTimeout = 60_000;
 /**
  * As kube-apiserver's union authenticator: identity headers count only over the
  * front-proxy certificate; without them (or without the certificate) the bearer
- * token decides, here a passthrough token.
+ * token decides, here a passthrough token. Last, and for the bench only:
+ * oauth2-proxy's X-Forwarded-User, which comes without a certificate.
  */
 function identified(req: IncomingMessage): boolean {
-  if (overFrontProxyCertificate(req.socket as TLSSocket) && req.headers['x-remote-user'] !== undefined) return true;
-  return req.headers.authorization?.startsWith(`Bearer ${PASSTHROUGH_PREFIX}`) === true;
+  const socket = req.socket as TLSSocket;
+  if (overFrontProxyCertificate(socket) && req.headers['x-remote-user'] !== undefined) return true;
+  if (req.headers.authorization?.startsWith(`Bearer ${PASSTHROUGH_PREFIX}`) === true) return true;
+  return req.headers['x-forwarded-user'] !== undefined && !overFrontProxyCertificate(socket);
 }
 
 /**
@@ -205,6 +213,12 @@ server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
   pump();
 });
 
+const handshakes = { full: 0, resumed: 0 };
+server.on('secureConnection', (socket: TLSSocket) => {
+  if (socket.isSessionReused()) handshakes.resumed++;
+  else handshakes.full++;
+});
+
 server.on('clientError', (_err, socket) => socket.destroy());
 server.on('tlsClientError', () => undefined);
 
@@ -231,6 +245,7 @@ function emit({ rate, durationMs }: { rate: number; durationMs: number }): Promi
 serveCalls({
   emit,
   watchCount: () => watches.length,
+  handshakes: () => ({ ...handshakes }),
   endWatches: () => {
     for (const watch of [...watches]) watch.end();
     return true;

@@ -19,15 +19,45 @@ export async function eachWindow<T>(rounds: number, items: readonly T[], window:
   }
 }
 
-/** One closed-loop window, with CPU read over exactly the measured part. */
+/** TLS handshakes the upstream counted, full and resumed (bench/upstream.ts). */
+interface Handshakes {
+  readonly full: number;
+  readonly resumed: number;
+}
+
+/**
+ * The upstream's TLS handshakes over the load generator's measured window (asked
+ * at its start and end marks): how often the proxy under test opened a new
+ * upstream connection.
+ */
+function handshakeMeter({ loadgen, upstream }: Pick<ScenarioContext, 'loadgen' | 'upstream'>) {
+  const ask = () => upstream.call<Handshakes>('handshakes').catch((): Handshakes => ({ full: Number.NaN, resumed: Number.NaN }));
+  let start = ask();
+  let end: Promise<Handshakes> | undefined;
+  const off = loadgen.on('mark', (data) => {
+    if ((data as { phase: string }).phase === 'start') start = ask();
+    else end = ask();
+  });
+  return {
+    off,
+    async read(): Promise<Handshakes> {
+      const [a, b] = await Promise.all([start, end ?? ask()]);
+      return { full: b.full - a.full, resumed: b.resumed - a.resumed };
+    },
+  };
+}
+
+/** One closed-loop window, with CPU and upstream handshakes read over exactly the measured part. */
 export async function closedWindow(ctx: ScenarioContext, server: Server, job: Omit<ClosedJob, 'target'>, target: Target = ctx.target(server)) {
   await waitForQuiet(ctx.options.quietMs);
   const cpu = cpuMeter(ctx, server);
+  const tls = handshakeMeter(ctx);
   try {
     const result = await ctx.loadgen.call<ThroughputResult>('closed', { ...job, target });
-    return { result, ...cpu.read(result.requests) };
+    return { result, ...cpu.read(result.requests), upstreamHandshakes: await tls.read() };
   } finally {
     cpu.off();
+    tls.off();
   }
 }
 
@@ -65,8 +95,13 @@ export async function closedRounds(ctx: ScenarioContext, figure: Figure, runs: r
     const server = await run.server();
     const w = await closedWindow(ctx, server, run.job, ctx.target(server, run.target));
     checkThroughput(ctx, `s${figure.scenario} ${run.config}`, w.result);
-    figure.samples.push({ config: run.config, round, value: w.result.rps, cpuUs: w.proxyUs, extra: { ...throughputExtra(w.result, w), ...run.extra } });
-    ctx.options.log(`  round ${round + 1} ${run.config}: ${w.result.rps.toFixed(0)} req/s, proxy ${fmt(w.proxyUs)} µs/req${noisy(w.foreignCores)}`);
+    const perRequest = (n: number) => n / Math.max(1, w.result.requests);
+    const handshakes = { upstreamHandshakesPerRequest: perRequest(w.upstreamHandshakes.full), upstreamResumedPerRequest: perRequest(w.upstreamHandshakes.resumed) };
+    figure.samples.push({ config: run.config, round, value: w.result.rps, cpuUs: w.proxyUs, extra: { ...throughputExtra(w.result, w), ...handshakes, ...run.extra } });
+    ctx.options.log(
+      `  round ${round + 1} ${run.config}: ${w.result.rps.toFixed(0)} req/s, proxy ${fmt(w.proxyUs)} µs/req, ` +
+        `${w.upstreamHandshakes.full + w.upstreamHandshakes.resumed} upstream TLS handshakes${noisy(w.foreignCores)}`,
+    );
   });
 }
 

@@ -4,36 +4,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { Child, openFileLimit, stopTree } from '../children.js';
 import { nginxHttp2, nginxVersion, prepareNginx } from '../nginx.js';
 import { HTTP2_MAX_STREAMS } from '../options.js';
 import { NGINX } from '../results.js';
 import { until } from '../wait.js';
-import { IDENTITY_HEADERS, probe, slug, treeOf, type Server, type ServerEnv } from './server.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+import { IDENTITY_HEADERS, canConnect, freePort, probe, slug, treeOf, type Server, type ServerEnv } from './server.js';
 
 /** Starts nginx (`name` names its prefix folder and log); resolves once it answers a GET with 200. */
 export async function startNginx(env: ServerEnv, name = 'nginx'): Promise<Server> {

@@ -9,6 +9,7 @@ import type { Teardown } from '../teardown.js';
 import { startHttpProxy } from './http-proxy.js';
 import { startNoAuthProxy, startProxy } from './kube-front-proxy.js';
 import { startNginx } from './nginx.js';
+import { startOauth2Proxy } from './oauth2-proxy.js';
 import type { Server, ServerEnv } from './server.js';
 
 /** The shared servers, by what scenarios call them. */
@@ -20,6 +21,7 @@ const SHARED = {
   kfpNoAuth: startNoAuthProxy,
   nginx: (env: ServerEnv) => startNginx(env),
   forwarder: startHttpProxy,
+  oauth2Proxy: startOauth2Proxy,
 } satisfies Record<string, (env: ServerEnv) => Promise<Server>>;
 
 export type SharedServer = keyof typeof SHARED;

@@ -3,6 +3,7 @@
  * with, and the checks they share.
  */
 import { readFileSync } from 'node:fs';
+import { createServer, connect as netConnect } from 'node:net';
 import { Agent, request } from 'undici';
 import { processTree, type Child } from '../children.js';
 import type { DevIssuer } from '../../dev/issuer.js';
@@ -53,14 +54,38 @@ export const treeOf = (child: Child) => (): number[] => (child.alive ? processTr
 /** A server's name as a file name. */
 export const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '');
 
-/** The status of one GET without a token, to check what a server let through. */
-export async function probe(url: string, caFile: string): Promise<number> {
+/** The status of one GET (without a token unless `headers` has one), to check what a server let through. */
+export async function probe(url: string, caFile: string, headers: Record<string, string> = {}): Promise<number> {
   const agent = new Agent({ connect: { ca: readFileSync(caFile) } });
   try {
-    const res = await request(`${url}${POD_PATH}`, { dispatcher: agent });
+    const res = await request(`${url}${POD_PATH}`, { dispatcher: agent, headers });
     await res.body.dump();
     return res.statusCode;
   } finally {
     await agent.close();
   }
+}
+
+/** A port free on 127.0.0.1 now, for a server that cannot listen on port 0 and tell us which it got. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether something accepts TCP connections on this port of 127.0.0.1. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
