@@ -59,6 +59,8 @@ interface Connection {
   maxStreams: number;
   /** GOAWAY received (or closing): no new streams. */
   draining: boolean;
+  /** The last stream a GOAWAY said the upstream may have processed; the ones above it were not. */
+  goawayLastStreamID?: number;
   idle?: NodeJS.Timeout;
 }
 
@@ -79,6 +81,7 @@ export class Http2Upstream extends Dispatcher {
   #http1 = false;
   #closing = false;
   #closed: (() => void) | undefined;
+  #closedPromise: Promise<void> | undefined;
   #ping: NodeJS.Timeout | undefined;
 
   constructor(options: Http2UpstreamOptions) {
@@ -107,13 +110,14 @@ export class Http2Upstream extends Dispatcher {
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.#closing = true;
-    const done = Promise.all([
+    // A second close() waits for the same end (it replaced the first one's resolver, which then never resolved).
+    const done = (this.#closedPromise ??= Promise.all([
       new Promise<void>((resolve) => {
         this.#closed = resolve;
         this.#closeIdle();
       }),
       this.#options.fallback.close(),
-    ]).then(() => {});
+    ]).then(() => {}));
     if (callback) void done.then(callback);
     else return done;
   }
@@ -138,6 +142,8 @@ export class Http2Upstream extends Dispatcher {
   }
 
   #schedule(waiting: Waiting): void {
+    // A request sent again after the fallback took over: nothing here would ever take it.
+    if (this.#http1) return void this.#options.fallback.dispatch(waiting.opts, waiting.handler);
     for (const connection of this.#connections) {
       if (takesStream(connection)) return this.#start(connection, waiting);
     }
@@ -158,8 +164,9 @@ export class Http2Upstream extends Dispatcher {
 
   #connectIfNeeded(): void {
     if (!this.#waiting.length || this.#connecting || this.#http1) return;
+    // Connections after a GOAWAY do not count: one kept open by a watch would hold every new request back.
     const { maxConnections } = this.#options;
-    if (maxConnections !== undefined && this.#connections.size >= maxConnections) return;
+    if (maxConnections !== undefined && [...this.#connections].filter((c) => !c.draining).length >= maxConnections) return;
     this.#connecting = true;
     const socket = tlsConnect({ ...this.#options.tls, ALPNProtocols: ['h2', 'http/1.1'] });
     // As undici does for its sockets: no Nagle (small frames), TCP keep-alive.
@@ -175,6 +182,7 @@ export class Http2Upstream extends Dispatcher {
       this.#connecting = false;
       // Nothing was sent: the requests waiting for this connection fail as undici's would.
       for (const waiting of this.#waiting.splice(0)) waiting.handler.onResponseError?.(deadController(), err);
+      this.#closeIdle(); // close() waited for this attempt
     };
     socket.once('error', failed);
     socket.once('secureConnect', () => {
@@ -225,6 +233,7 @@ export class Http2Upstream extends Dispatcher {
       this.#options.debug?.({ code, lastStreamID, streams: connection.streams }, 'upstream HTTP/2 GOAWAY: no new streams on this connection');
       // Node closes the session itself: gracefully on NO_ERROR (streams up to the last id finish).
       connection.draining = true;
+      connection.goawayLastStreamID = lastStreamID;
       this.#drain();
     });
     session.once('close', () => {
@@ -240,16 +249,7 @@ export class Http2Upstream extends Dispatcher {
     const { opts, handler } = waiting;
     clearTimeout(connection.idle);
     const body = opts.body as Readable | null | undefined;
-    let stream: ClientHttp2Stream;
-    try {
-      stream = connection.session.request(this.#headersOf(opts), { endStream: body == null });
-    } catch (err) {
-      // A header Node will not send over HTTP/2 (e.g. two Content-Type lines): this request only.
-      handler.onResponseError?.(deadController(), err as Error);
-      return;
-    }
-    connection.streams++;
-    const controller = new StreamController(stream);
+    const controller = new StreamController();
     let responded = false;
     let trailers: IncomingHttpHeaders = {};
     const fail = (err: Error) => {
@@ -268,12 +268,26 @@ export class Http2Upstream extends Dispatcher {
       }
     };
 
-    // Counted back before the handler runs: one that aborts at once (its client left while the
-    // request waited) still gives the stream back; it leaked, and at the limit all later requests waited.
+    // Before the stream exists, as undici's pool does: a request whose client left while it
+    // waited (forward aborts here) is never sent. It was, whole, and then reset: a DELETE
+    // the user gave up on still ran.
+    call(() => handler.onRequestStart?.(controller, {}));
+    if (controller.aborted) return this.#idleLater(connection);
+    let stream: ClientHttp2Stream;
+    try {
+      stream = connection.session.request(this.#headersOf(opts), { endStream: body == null });
+    } catch (err) {
+      // A header Node will not send over HTTP/2 (e.g. two Content-Type lines): this request only.
+      fail(err as Error);
+      return this.#idleLater(connection);
+    }
+    connection.streams++;
+    controller.attach(stream);
+
     stream.once('close', () => {
       connection.streams--;
       if (!controller.settled) {
-        if (!responded && stream.rstCode === constants.NGHTTP2_REFUSED_STREAM && body == null && !waiting.retry) {
+        if (!responded && body == null && !waiting.retry && unprocessed(stream, connection)) {
           // Refused unprocessed (the streams past a GOAWAY's last id): safe to send again.
           controller.settled = true;
           this.#options.debug?.({ path: opts.path }, 'the upstream refused an HTTP/2 stream unprocessed (GOAWAY); sent again on another connection');
@@ -287,8 +301,6 @@ export class Http2Upstream extends Dispatcher {
     });
     stream.on('error', () => {}); // settled at 'close', with what the stream's reset code says
 
-    call(() => handler.onRequestStart?.(controller, {}));
-    if (controller.aborted) return;
     if (body != null) {
       pipeline(body, stream, (err) => {
         if (err && !controller.settled) {
@@ -400,8 +412,13 @@ class StreamController implements Dispatcher.DispatchController {
   onAbort: (err: Error) => void = () => {};
   #paused = false;
   #reason: Error | null = null;
+  /** From when the request is sent (the handler gets the controller before that). */
+  #stream: ClientHttp2Stream | undefined;
 
-  constructor(private readonly stream: ClientHttp2Stream) {}
+  attach(stream: ClientHttp2Stream): void {
+    this.#stream = stream;
+    if (this.#paused) stream.pause();
+  }
 
   get aborted(): boolean {
     return this.#reason !== null;
@@ -415,17 +432,28 @@ class StreamController implements Dispatcher.DispatchController {
   abort(reason: Error): void {
     if (this.#reason !== null || this.settled) return;
     this.#reason = reason;
-    this.stream.close(constants.NGHTTP2_CANCEL);
+    this.#stream?.close(constants.NGHTTP2_CANCEL);
     this.onAbort(reason);
   }
   pause(): void {
     this.#paused = true;
-    this.stream.pause();
+    this.#stream?.pause();
   }
   resume(): void {
     this.#paused = false;
-    this.stream.resume();
+    this.#stream?.resume();
   }
+}
+
+/**
+ * Whether the upstream never processed a stream that closed without an answer. After a GOAWAY
+ * only its last stream id says so (Node then resets every stream with the GOAWAY's own code,
+ * which says nothing about one stream: a code of 7 made a processed DELETE look refused); without
+ * one, RST_STREAM REFUSED_STREAM does (RFC 9113 §8.7).
+ */
+function unprocessed(stream: ClientHttp2Stream, connection: Connection): boolean {
+  if (connection.goawayLastStreamID !== undefined) return (stream.id ?? Number.POSITIVE_INFINITY) > connection.goawayLastStreamID;
+  return stream.rstCode === constants.NGHTTP2_REFUSED_STREAM;
 }
 
 /** Has room for a stream, and is not closing (by GOAWAY, idle timer or a PING unanswered). */

@@ -616,6 +616,9 @@ t.test('a request whose client left while it waited for a stream gives its strea
   });
   t.equal(await aborted, 'error: the client closed the connection');
   t.equal(await within(3_000, proxiedAnswer(dispatcher, '/next')), '200 ok /next', 'the next request gets the stream');
+  // As undici's pool: a request given up before it was sent never reaches the upstream (a DELETE
+  // whose client left must not run; it was sent whole, then reset).
+  t.same(upstream.seen.map((s) => s.path), ['/next'], 'the abandoned request was never sent');
   t.equal(await within(3_000, proxiedAnswer(dispatcher, '/and-the-next')), '200 ok /and-the-next');
 });
 
@@ -671,4 +674,64 @@ t.test('a request dispatched as an idle connection closes goes on another connec
     });
     t.equal(await within(3_000, next), `200 ok /second-${i}`);
   }
+});
+
+// A second attack on the fixes above found these; each failed before its fix.
+
+t.test('close() while the only connection attempt fails: close() resolves', async (t) => {
+  // The failed attempt cleared its flag but never told close(), which had waited for it.
+  const silent = createNetServer((socket) => setTimeout(() => socket.destroy(), 100));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.teardown(() => silent.close());
+  const dispatcher = new Http2Upstream({ tls: { host: '127.0.0.1', port: (silent.address() as AddressInfo).port }, fallback: new Pool('https://127.0.0.1:1') });
+  const answer = within(3_000, proxiedAnswer(dispatcher, '/a'));
+  await sleep(20);
+  const closed = within(3_000, dispatcher.close().then(() => 'closed'));
+  t.match(await answer, /^error: /);
+  t.equal(await closed, 'closed');
+});
+
+t.test('close() called twice: both resolve', async (t) => {
+  const upstream = await startUpstream(t);
+  const dispatcher = await direct(t, upstream);
+  t.equal(await proxiedAnswer(dispatcher, '/a'), '200 ok /a');
+  const both = Promise.all([dispatcher.close(), dispatcher.close()]).then(() => 'closed');
+  t.equal(await within(3_000, both), 'closed');
+});
+
+t.test('a connection after GOAWAY does not count toward upstream.connections while a watch keeps it open', async (t) => {
+  // With connections: 1, every request waited for the watch on the old connection to end: minutes.
+  const upstream = await startUpstream(t);
+  const dispatcher = await direct(t, upstream, { maxConnections: 1 });
+  const open = dispatchGet(dispatcher, '/api/v1/pods?watch=true');
+  await open.first;
+  upstream.sessions[0].goaway(constants.NGHTTP2_NO_ERROR, 1); // the watch (stream 1) may go on
+  await sleep(100);
+  t.equal(await within(3_000, proxiedAnswer(dispatcher, '/after')), '200 ok /after');
+  t.equal(upstream.sessions.length, 2, 'on a new connection');
+  open.abort();
+});
+
+t.test('a GOAWAY whose code is REFUSED_STREAM does not make a request it covers look unprocessed', async (t) => {
+  // Node resets every stream with the GOAWAY's own code; only its last stream id says which were
+  // not processed. A code of 7 made the DELETE below, covered by the last id, go out twice.
+  let deletes = 0;
+  const upstream = await startUpstream(t, {
+    handle: (req) => {
+      deletes++;
+      const { stream } = req as unknown as { stream: ServerHttp2Stream };
+      stream.session!.goaway(constants.NGHTTP2_REFUSED_STREAM, stream.id);
+    },
+  });
+  const dispatcher = await direct(t, upstream);
+  const answer = await within(3_000, new Promise<string>((resolve, reject) => {
+    dispatcher.dispatch(
+      { path: '/api/v1/namespaces/default/pods/p', method: 'DELETE', headers: [] },
+      { onRequestStart: () => {}, onResponseEnd: () => resolve('answered'), onResponseError: (_c, err) => reject(err) },
+    );
+  }));
+  t.match(answer, /^error: /, 'the request fails (it may have run)');
+  await sleep(200);
+  t.equal(deletes, 1, 'the DELETE reached the upstream once');
 });
