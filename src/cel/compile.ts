@@ -13,6 +13,7 @@ import type { ASTNode } from '@marcbachmann/cel-js';
 import { COST_LIMIT, estimateCost } from './cost.js';
 import { environmentFor, type CelVariable } from './environment.js';
 import { formatDouble } from './library/go-format.js';
+import { markInput } from './library/input-values.js';
 import { markNative } from './library/native-lists.js';
 import { opaqueEquals } from './library/opaque.js';
 import { staticRefusal } from './library/static-checks.js';
@@ -83,6 +84,7 @@ function compile(variable: CelVariable, expression: string, returns: CelReturn):
     expression,
     ast: parsed.ast,
     evaluate(input) {
+      markInput(input);
       try {
         return { ok: true, value: parsed({ [variable]: input }) as unknown };
       } catch (err) {

@@ -24,10 +24,13 @@ import (
 	celgo "github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	authenticationcel "k8s.io/apiserver/pkg/authentication/cel"
+	"k8s.io/apiserver/pkg/cel"
+	"k8s.io/apiserver/pkg/cel/lazy"
 )
 
 // expression is a mapping expression: kube's AnyType return, as claimMappings and extra.
@@ -58,7 +61,11 @@ func answer(variable, expr string, input map[string]any) (json.RawMessage, error
 		}
 		input = user
 	}
-	value, _, err := compiled.Program.ContextEval(context.Background(), map[string]any{variable: types.DefaultTypeAdapter.NativeToValue(input)})
+	typeName := "kubernetes.claims"
+	if variable == "user" {
+		typeName = "kubernetes.UserInfo"
+	}
+	value, _, err := compiled.Program.ContextEval(context.Background(), map[string]any{variable: inputValue(input, typeName)})
 	if err != nil {
 		return json.RawMessage(`{"error": true}`), nil
 	}
@@ -71,6 +78,56 @@ func answer(variable, expr string, input map[string]any) (json.RawMessage, error
 		return json.RawMessage(fmt.Sprintf(`{"value": %s, "native": true}`, plain)), nil
 	}
 	return json.RawMessage(fmt.Sprintf(`{"value": %s}`, plain)), nil
+}
+
+// inputValue is the input as kube-apiserver's JWT authenticator hands it to CEL (newClaimsValue,
+// newUserInfoValue and unescapeWrapper in k8s.io/apiserver/plugin/pkg/authenticator/token/oidc/oidc.go,
+// unexported there, so copied): a lazy map whose lists and maps, at any depth, come wrapped. The
+// wrapper has no IsZeroValue, so optional.ofNonZeroValue keeps an empty list or map of the input;
+// plain NativeToValue (this program before) said it was zero, and the real apiserver disagreed.
+func inputValue(input map[string]any, typeName string) ref.Val {
+	lazyMap := lazy.NewMapValue(types.NewObjectType(typeName))
+	for name, value := range input {
+		lazyMap.Append(name, func(*lazy.MapValue) ref.Val { return unescapeWrapper(types.DefaultTypeAdapter.NativeToValue(value)) })
+	}
+	return lazyMap
+}
+
+type unescapeMapper struct{ traits.Mapper }
+
+func (m *unescapeMapper) Find(key ref.Val) (ref.Val, bool) {
+	if name, ok := unescapedName(key); ok {
+		key = name
+	}
+	value, ok := m.Mapper.Find(key)
+	return unescapeWrapper(value), ok
+}
+
+type unescapeLister struct{ traits.Lister }
+
+func (l *unescapeLister) Get(index ref.Val) ref.Val { return unescapeWrapper(l.Lister.Get(index)) }
+
+func unescapeWrapper(value ref.Val) ref.Val {
+	switch v := value.(type) {
+	case traits.Mapper:
+		return &unescapeMapper{Mapper: v}
+	case traits.Lister:
+		return &unescapeLister{Lister: v}
+	default:
+		return value
+	}
+}
+
+func unescapedName(key ref.Val) (types.String, bool) {
+	n, ok := key.(types.String)
+	if !ok {
+		return "", false
+	}
+	name, ok := cel.Unescape(string(n))
+	if !ok || name == string(n) {
+		return "", false
+	}
+	return types.String(name), true
 }
 
 func toJSON(value ref.Val) ([]byte, error) {

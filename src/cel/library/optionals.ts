@@ -9,6 +9,7 @@
  *   opt.optFlatMap(v, expr)  // opt.hasValue() ? expr with v = opt.value() : optional.none()
  */
 import { Optional, type Environment } from '@marcbachmann/cel-js';
+import { isInputContainer } from './input-values.js';
 import { typeOf, type List } from './values.js';
 import type { CelType, Checker, Evaluator, Context, MacroInput } from './macro-api.js';
 
@@ -55,10 +56,12 @@ function isZero(value: unknown): boolean {
     case 'uint':
       return (value as { valueOf(): bigint }).valueOf() === 0n;
     case 'bytes':
-    case 'list':
       return (value as List).length === 0;
+    // One read from claims or user is never zero in kube (./input-values.ts).
+    case 'list':
+      return !isInputContainer(value) && (value as List).length === 0;
     case 'map':
-      return value instanceof Map ? value.size === 0 : Object.keys(value as object).length === 0;
+      return !isInputContainer(value) && (value instanceof Map ? value.size === 0 : Object.keys(value as object).length === 0);
     case 'google.protobuf.Duration': {
       const duration = value as { seconds: bigint; nanos: number };
       return duration.seconds === 0n && duration.nanos === 0;
