@@ -57,7 +57,7 @@ interface Connection {
   readonly session: ClientHttp2Session;
   streams: number;
   maxStreams: number;
-  /** GOAWAY received (or closing): no new streams. */
+  /** GOAWAY received: no new streams (see {@link closing}). */
   draining: boolean;
   /** The last stream a GOAWAY said the upstream may have processed; the ones above it were not. */
   goawayLastStreamID?: number;
@@ -166,7 +166,7 @@ export class Http2Upstream extends Dispatcher {
     if (!this.#waiting.length || this.#connecting || this.#http1) return;
     // Connections after a GOAWAY do not count: one kept open by a watch would hold every new request back.
     const { maxConnections } = this.#options;
-    if (maxConnections !== undefined && [...this.#connections].filter((c) => !c.draining).length >= maxConnections) return;
+    if (maxConnections !== undefined && [...this.#connections].filter((c) => !closing(c)).length >= maxConnections) return;
     this.#connecting = true;
     const socket = tlsConnect({ ...this.#options.tls, ALPNProtocols: ['h2', 'http/1.1'] });
     // As undici does for its sockets: no Nagle (small frames), TCP keep-alive.
@@ -366,8 +366,8 @@ export class Http2Upstream extends Dispatcher {
   #idleLater(connection: Connection): void {
     if (connection.streams > 0) return;
     clearTimeout(connection.idle);
-    if (this.#closing) return void closeSession(connection);
-    connection.idle = setTimeout(() => closeSession(connection), this.#options.idleTimeout ?? 30_000).unref();
+    if (this.#closing) return void connection.session.close();
+    connection.idle = setTimeout(() => connection.session.close(), this.#options.idleTimeout ?? 30_000).unref();
   }
 
   /**
@@ -392,13 +392,9 @@ export class Http2Upstream extends Dispatcher {
     const interval = this.#options.pingInterval ?? 30_000;
     const deadline = this.#options.pingTimeout ?? 15_000;
     this.#ping = setInterval(() => {
-      for (const connection of this.#connections) {
-        const { session, streams } = connection;
+      for (const { session, streams } of this.#connections) {
         if (streams === 0 || session.closed) continue;
-        const timer = setTimeout(() => {
-          connection.draining = true;
-          session.destroy(new Error('the upstream did not answer a PING'));
-        }, deadline).unref();
+        const timer = setTimeout(() => session.destroy(new Error('the upstream did not answer a PING')), deadline).unref();
         // (false: too many PINGs unanswered already; the earlier timers decide)
         if (!session.ping(() => clearTimeout(timer))) clearTimeout(timer);
       }
@@ -456,16 +452,17 @@ function unprocessed(stream: ClientHttp2Stream, connection: Connection): boolean
   return stream.rstCode === constants.NGHTTP2_REFUSED_STREAM;
 }
 
-/** Has room for a stream, and is not closing (by GOAWAY, idle timer or a PING unanswered). */
-function takesStream(connection: Connection): boolean {
-  const { session } = connection;
-  return !connection.draining && connection.streams < connection.maxStreams && !session.closed && !session.destroyed;
+/**
+ * Takes no new stream: after a GOAWAY, or from the moment the idle timer, close() or an
+ * unanswered PING closes it (Node says so at once), not only from its 'close' event.
+ */
+function closing(connection: Connection): boolean {
+  return connection.draining || connection.session.closed || connection.session.destroyed;
 }
 
-/** Closed gracefully: no new stream from the moment it is asked, not only from its 'close' event. */
-function closeSession(connection: Connection): void {
-  connection.draining = true;
-  connection.session.close();
+/** Has room for a stream, and is not closing. */
+function takesStream(connection: Connection): boolean {
+  return !closing(connection) && connection.streams < connection.maxStreams;
 }
 
 /** For a request that fails before it has a stream. */
