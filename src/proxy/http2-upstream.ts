@@ -15,7 +15,8 @@
  *   (`fallback`): nothing is ever pipelined or queued behind a watch.
  * - A stream is opened only on a connection below the upstream's stream
  *   limit; when all are full, another connection is opened (up to
- *   `maxConnections`, after which requests wait for a stream to close).
+ *   `maxConnections`, after which requests wait for a stream to close, within
+ *   their headersTimeout). A connection is retired before its stream ids run out.
  * - GOAWAY: the connection takes no new streams; Node lets the streams it
  *   covers finish; a bodiless request the upstream refused unprocessed
  *   (REFUSED_STREAM) is sent again on another connection.
@@ -48,7 +49,16 @@ export interface Http2UpstreamOptions {
   readonly pingInterval?: number;
   readonly pingTimeout?: number;
   readonly connectTimeout?: number;
+  /**
+   * Streams one connection may open in its life before it is retired (closed gracefully, a
+   * new one takes the next requests). The protocol's limit is 2^30: client stream ids are the
+   * odd numbers below 2^31. Lower only in tests.
+   */
+  readonly streamsPerConnection?: number;
 }
+
+/** Client stream ids are odd and below 2^31 (RFC 9113 §5.1.1): a connection has 2^30 in its life. */
+const STREAM_IDS = 2 ** 30;
 
 /** Header fields HTTP/2 forbids (RFC 9113 §8.2.2); `te` is allowed only as "trailers". */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
@@ -61,6 +71,8 @@ interface Connection {
   draining: boolean;
   /** The last stream a GOAWAY said the upstream may have processed; the ones above it were not. */
   goawayLastStreamID?: number;
+  /** Streams it may still open: stream ids run out (see {@link STREAM_IDS}); at 0 it is retired. */
+  streamsLeft: number;
   idle?: NodeJS.Timeout;
 }
 
@@ -69,6 +81,10 @@ interface Waiting {
   readonly handler: Dispatcher.DispatchHandler;
   /** Sent once already and refused unprocessed (GOAWAY, REFUSED_STREAM). */
   readonly retry: boolean;
+  /** When it was dispatched: the wait for a stream counts toward its headersTimeout. */
+  readonly since: number;
+  /** Fails it if no stream has come by its headersTimeout (set while it is in the queue). */
+  deadline?: NodeJS.Timeout;
 }
 
 export class Http2Upstream extends Dispatcher {
@@ -102,7 +118,7 @@ export class Http2Upstream extends Dispatcher {
       handler.onResponseError?.(deadController(), new errors.ClientClosedError());
       return false;
     }
-    this.#schedule({ opts, handler, retry: false });
+    this.#schedule({ opts, handler, retry: false, since: Date.now() });
     return true;
   }
 
@@ -131,7 +147,7 @@ export class Http2Upstream extends Dispatcher {
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
     this.#closing = true;
     const reason = err ?? new errors.ClientDestroyedError();
-    for (const waiting of this.#waiting.splice(0)) waiting.handler.onResponseError?.(deadController(), reason);
+    for (const waiting of this.#dequeueAll()) waiting.handler.onResponseError?.(deadController(), reason);
     for (const connection of this.#connections) connection.session.destroy();
     this.#connections.clear();
     clearInterval(this.#ping);
@@ -147,8 +163,32 @@ export class Http2Upstream extends Dispatcher {
     for (const connection of this.#connections) {
       if (takesStream(connection)) return this.#start(connection, waiting);
     }
-    this.#waiting.push(waiting);
+    this.#enqueue(waiting);
     this.#connectIfNeeded();
+  }
+
+  /**
+   * Queued until a stream frees or a connection opens. Not forever: at upstream.connections
+   * with every stream held by a watch, a request would otherwise wait (and its client with
+   * it, and the queue grow) until a watch ends. It fails as undici's would without a head.
+   */
+  #enqueue(waiting: Waiting): void {
+    this.#waiting.push(waiting);
+    const { headersTimeout = 300_000 } = waiting.opts;
+    if (!headersTimeout) return;
+    waiting.deadline = setTimeout(() => {
+      const at = this.#waiting.indexOf(waiting);
+      if (at === -1) return;
+      this.#waiting.splice(at, 1);
+      waiting.handler.onResponseError?.(deadController(), new errors.HeadersTimeoutError());
+    }, headersTimeout).unref();
+  }
+
+  /** Empties the queue, for those that go elsewhere or fail together. */
+  #dequeueAll(): Waiting[] {
+    const all = this.#waiting.splice(0);
+    for (const waiting of all) clearTimeout(waiting.deadline);
+    return all;
   }
 
   /** Hands waiting requests to connections with free streams, and opens one more if some are left. */
@@ -181,7 +221,7 @@ export class Http2Upstream extends Dispatcher {
       clearTimeout(timer);
       this.#connecting = false;
       // Nothing was sent: the requests waiting for this connection fail as undici's would.
-      for (const waiting of this.#waiting.splice(0)) waiting.handler.onResponseError?.(deadController(), err);
+      for (const waiting of this.#dequeueAll()) waiting.handler.onResponseError?.(deadController(), err);
       this.#closeIdle(); // close() waited for this attempt
     };
     socket.once('error', failed);
@@ -199,14 +239,14 @@ export class Http2Upstream extends Dispatcher {
   #fallBack(alpn: string | false): void {
     this.#http1 = true;
     this.#options.onHttp1?.(alpn);
-    for (const waiting of this.#waiting.splice(0)) this.#options.fallback.dispatch(waiting.opts, waiting.handler);
+    for (const waiting of this.#dequeueAll()) this.#options.fallback.dispatch(waiting.opts, waiting.handler);
     this.#closeIdle();
   }
 
   /** A TLS connection that chose h2: usable once the upstream's SETTINGS say how many streams it takes. */
   #open(socket: TLSSocket, ready: () => void, failed: (err: Error) => void): void {
     const session = http2Connect(`https://${this.#authority}`, { createConnection: () => socket, settings: { enablePush: false } });
-    const connection: Connection = { session, streams: 0, maxStreams: 0, draining: false };
+    const connection: Connection = { session, streams: 0, maxStreams: 0, draining: false, streamsLeft: this.#options.streamsPerConnection ?? STREAM_IDS };
     let settled = false;
     session.on('error', () => {}); // its streams fail on their own; 'close' follows
     session.on('remoteSettings', (settings: Settings) => {
@@ -247,6 +287,7 @@ export class Http2Upstream extends Dispatcher {
 
   #start(connection: Connection, waiting: Waiting): void {
     const { opts, handler } = waiting;
+    clearTimeout(waiting.deadline);
     clearTimeout(connection.idle);
     const body = opts.body as Readable | null | undefined;
     const controller = new StreamController();
@@ -282,6 +323,7 @@ export class Http2Upstream extends Dispatcher {
       return this.#idleLater(connection);
     }
     connection.streams++;
+    connection.streamsLeft--;
     controller.attach(stream);
 
     stream.once('close', () => {
@@ -311,7 +353,7 @@ export class Http2Upstream extends Dispatcher {
     }
     // undici's two timeouts: for the response head, then between body chunks (0: none, for watches).
     const { headersTimeout = 300_000, bodyTimeout = 300_000 } = opts;
-    stream.setTimeout(headersTimeout ?? 0);
+    stream.setTimeout(headersTimeout ? Math.max(1, headersTimeout - (Date.now() - waiting.since)) : 0);
     stream.on('timeout', () => {
       stream.close(constants.NGHTTP2_CANCEL);
       fail(responded ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
@@ -330,6 +372,7 @@ export class Http2Upstream extends Dispatcher {
       stream.on('data', (chunk: Buffer) => {
         if (!controller.settled) call(() => handler.onResponseData?.(controller, chunk));
       });
+      controller.headIn();
     });
     stream.once('trailers', (received: IncomingHttpHeaders) => (trailers = received));
     stream.once('end', () => {
@@ -362,11 +405,11 @@ export class Http2Upstream extends Dispatcher {
     return out;
   }
 
-  /** A connection without streams is closed after the idle timeout (at once when closing). */
+  /** A connection without streams is closed after the idle timeout (at once when closing, or retired). */
   #idleLater(connection: Connection): void {
     if (connection.streams > 0) return;
     clearTimeout(connection.idle);
-    if (this.#closing) return void connection.session.close();
+    if (this.#closing || connection.streamsLeft === 0) return void connection.session.close();
     connection.idle = setTimeout(() => connection.session.close(), this.#options.idleTimeout ?? 30_000).unref();
   }
 
@@ -407,6 +450,8 @@ class StreamController implements Dispatcher.DispatchController {
   settled = false;
   onAbort: (err: Error) => void = () => {};
   #paused = false;
+  /** The head has come and the body has a reader: before, resume() must not let it flow. */
+  #headIn = false;
   #reason: Error | null = null;
   /** From when the request is sent (the handler gets the controller before that). */
   #stream: ClientHttp2Stream | undefined;
@@ -414,6 +459,12 @@ class StreamController implements Dispatcher.DispatchController {
   attach(stream: ClientHttp2Stream): void {
     this.#stream = stream;
     if (this.#paused) stream.pause();
+  }
+
+  /** From the head on, the body flows unless the handler has paused it. */
+  headIn(): void {
+    this.#headIn = true;
+    if (!this.#paused) this.#stream?.resume();
   }
 
   get aborted(): boolean {
@@ -437,7 +488,8 @@ class StreamController implements Dispatcher.DispatchController {
   }
   resume(): void {
     this.#paused = false;
-    this.#stream?.resume();
+    // Before the head, a flowing stream would hand its first bytes to no one: they were lost.
+    if (this.#headIn) this.#stream?.resume();
   }
 }
 
@@ -455,9 +507,13 @@ function unprocessed(stream: ClientHttp2Stream, connection: Connection): boolean
 /**
  * Takes no new stream: after a GOAWAY, or from the moment the idle timer, close() or an
  * unanswered PING closes it (Node says so at once), not only from its 'close' event.
+ * Retired too at its last stream id: Node would fail every later request on it
+ * (ERR_HTTP2_OUT_OF_STREAMS), after twelve days at 1,000 requests a second. As in Go's
+ * transport, its streams finish and it closes with the last; not at once, which refuses
+ * the streams Node has not yet sent.
  */
 function closing(connection: Connection): boolean {
-  return connection.draining || connection.session.closed || connection.session.destroyed;
+  return connection.draining || connection.streamsLeft === 0 || connection.session.closed || connection.session.destroyed;
 }
 
 /** Has room for a stream, and is not closing. */

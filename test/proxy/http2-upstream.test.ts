@@ -735,3 +735,87 @@ t.test('a GOAWAY whose code is REFUSED_STREAM does not make a request it covers 
   await sleep(200);
   t.equal(deletes, 1, 'the DELETE reached the upstream once');
 });
+
+// Left open by the second attack, closed here; each failed before its fix (the last one
+// before ba97927, with no test until now).
+
+t.test('a request waiting for a stream fails at its headersTimeout, not when a watch ends', async (t) => {
+  // At upstream.connections with every stream held by a watch, a request waited (and its
+  // client, and the queue grew) until some watch ended: for kube-apiserver, up to an hour.
+  const upstream = await startUpstream(t, { maxConcurrentStreams: 1 });
+  const dispatcher = await direct(t, upstream, { maxConnections: 1 });
+  const open = dispatchGet(dispatcher, '/api/v1/pods?watch=true');
+  await open.first;
+  const waited = await within(3_000, new Promise<string>((resolve) => {
+    dispatcher.dispatch(
+      { path: '/queued', method: 'GET', headers: [], headersTimeout: 200 },
+      { onRequestStart: () => {}, onResponseEnd: () => resolve('answered'), onResponseError: (_c, err) => resolve(`error: ${err.name}`) },
+    );
+  }));
+  t.equal(waited, 'error: HeadersTimeoutError');
+  open.abort();
+  t.equal(await within(3_000, proxiedAnswer(dispatcher, '/next')), '200 ok /next', 'the queue still serves the next one');
+  t.notOk(upstream.seen.some((s) => s.path === '/queued'), 'the request that gave up was never sent');
+});
+
+t.test('a connection is retired before its stream ids run out: its watch goes on, new requests take a new one', async (t) => {
+  // Client stream ids end at 2^31: Node then fails every request on the connection
+  // (ERR_HTTP2_OUT_OF_STREAMS), after twelve days at 1,000 requests a second. Lowered here.
+  let watchStream: ServerHttp2Stream | undefined;
+  const upstream = await startUpstream(t, {
+    handle: (req, res) => {
+      if (!req.url?.includes('watch=true')) return void res.end(`ok ${req.url}`);
+      watchStream = (req as unknown as { stream: ServerHttp2Stream }).stream;
+      res.writeHead(200);
+      res.write('first\n');
+    },
+  });
+  const dispatcher = await direct(t, upstream, { streamsPerConnection: 3 });
+  const open = dispatchGet(dispatcher, '/api/v1/pods?watch=true');
+  await open.first;
+  for (const path of ['/a', '/b', '/c', '/d']) t.equal(await within(3_000, proxiedAnswer(dispatcher, path)), `200 ok ${path}`);
+  t.same(upstream.seen.map((s) => s.connection), [0, 0, 0, 1, 1], 'three streams on the first connection, then a new one');
+  watchStream!.write('second\n');
+  await sleep(100);
+  t.equal(open.text(), 'first\nsecond\n', 'the watch on the retired connection still gets its events');
+  open.abort();
+  const closed = within(3_000, once(upstream.sessions[0], 'close').then(() => 'closed'));
+  t.equal(await closed, 'closed', 'and the retired connection closes with its last stream');
+});
+
+t.test('a request refused unprocessed after the HTTP/1.1 fallback took over is sent again over HTTP/1.1', async (t) => {
+  // The retry went to the HTTP/2 queue, which nothing serves once the fallback has taken over:
+  // the request hung. Produced with a relay whose first connection reaches an h2 upstream that
+  // refuses the stream late, and whose next ones reach an HTTP/1.1 one.
+  const pki = await devPki();
+  const http1 = await startUpstream(t, { http1: true });
+  const h2 = await startUpstream(t, {
+    maxConcurrentStreams: 1,
+    handle: (req) => void setTimeout(() => (req as unknown as { stream: ServerHttp2Stream }).stream.close(constants.NGHTTP2_REFUSED_STREAM), 300),
+  });
+  const sockets: Socket[] = [];
+  let accepted = 0;
+  const relay = createNetServer((client) => {
+    const server = netConnect(Number(new URL(accepted++ === 0 ? h2.url : http1.url).port), '127.0.0.1');
+    sockets.push(client, server);
+    for (const s of [client, server]) s.on('error', () => {});
+    client.pipe(server).pipe(client);
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    relay.close();
+  });
+  const dispatcher = new Http2Upstream({
+    tls: { host: '127.0.0.1', port: (relay.address() as AddressInfo).port, ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) },
+    fallback: new Pool(http1.url, { connect: { ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) } }),
+  });
+  t.teardown(() => dispatcher.destroy());
+  const refused = within(3_000, proxiedAnswer(dispatcher, '/refused'));
+  while (h2.seen.length < 1) await sleep(5);
+  // The first connection's one stream is taken: this one opens the second, which answers HTTP/1.1.
+  t.equal(await within(3_000, proxiedAnswer(dispatcher, '/second')), '200 ok /second');
+  t.equal(await refused, '200 ok /refused', 'the refused request was answered over HTTP/1.1');
+  t.same(http1.seen.map((s) => s.path).sort(), ['/refused', '/second']);
+});
