@@ -68,6 +68,8 @@ export interface WatchOpenJob {
    * The harness then checks at the upstream that every watch arrived, and that every event was delivered.
    */
   readonly headWithFirstEvent?: boolean;
+  /** The watches' group: each has its own event delays (the soak's direct and proxied watches, side by side). */
+  readonly group?: string;
 }
 
 export interface WatchOpenResult {
@@ -77,10 +79,35 @@ export interface WatchOpenResult {
   readonly seconds: number;
 }
 
+/** Which group watchCollect reads, or watchClose closes (none: the default group; for watchClose, every group). */
+export interface WatchGroupJob {
+  readonly group?: string;
+}
+
 export interface WatchCollectResult {
   readonly events: number;
   readonly open: number;
+  /** Watches of the group that closed without being asked to since they opened (an error: a watch ended early). */
+  readonly ended: number;
   readonly delay: LatencySummary;
+}
+
+/** Watches opened at `rate` a second for `durationMs`, each closed by the client after `lifeMs`: watches that come and go. */
+export interface WatchChurnJob {
+  readonly target: Target;
+  readonly path: string;
+  readonly rate: number;
+  readonly lifeMs: number;
+  readonly durationMs: number;
+}
+
+export interface WatchChurnResult {
+  readonly opened: number;
+  /** No 200 head. */
+  readonly failed: number;
+  /** Closed by the other side before their life was over. */
+  readonly endedEarly: number;
+  readonly firstError?: string;
 }
 
 export interface UpgradeJob {
