@@ -4,7 +4,7 @@
  * own and none shares an event loop with another.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CallMessage, EventMessage, ReplyMessage } from './ipc.js';
@@ -53,6 +53,27 @@ export function rssKiB(pids: readonly number[]): number {
     }
   }
   return total;
+}
+
+/** What each open descriptor of the processes points at (`socket:[inode]`, `pipe:[…]`, a path…), one entry per descriptor. */
+export function openDescriptors(pids: readonly number[]): string[] {
+  const out: string[] = [];
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      // gone
+    }
+    for (const fd of fds) {
+      try {
+        out.push(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return out;
 }
 
 /** A process and all its descendants (nginx's workers, a cluster's workers). */

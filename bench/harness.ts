@@ -19,6 +19,7 @@ import type { BenchResults, Curve, Figure } from './results.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
 import type { ServerPool } from './servers/pool.js';
+import { upstreamHttp2Default } from './servers/kube-front-proxy.js';
 import { startStack } from './stack.js';
 import { Teardown } from './teardown.js';
 
@@ -96,12 +97,13 @@ async function serverNotes(options: BenchOptions, servers: ServerPool, nginxH2: 
             'direct stays HTTP/1.1 (the upstream stand-in, like the proxies\' upstream side, speaks HTTP/1.1 only), so "vs direct" compares with HTTP/1.1 direct.',
     );
   }
-  if (options.upstreamHttp2) {
-    notes.push(
-      'kube-front-proxy ran with upstream.http2: auto, and the upstream stand-in offered h2 (node:http2, 100 streams a connection as kube-apiserver 1.37; HTTP/1.1 by ALPN for direct, nginx and upgrades): ' +
-        "the proxy's requests and watches were streams of a few upstream connections.",
-    );
-  }
+  const mode = upstreamHttp2Default(servers.env);
+  notes.push(
+    options.upstreamHttp2
+      ? `The upstream stand-in offered h2 (node:http2, 100 streams a connection as kube-apiserver 1.37; HTTP/1.1 by ALPN for direct, nginx and upgrades), and kube-front-proxy ran with its default upstream.http2, \`${mode}\`` +
+          (mode === 'auto' ? ": the proxy's requests and watches were streams of a few upstream connections." : ', so it spoke HTTP/1.1 upstream all the same.')
+      : `The upstream stand-in offered HTTP/1.1 only (\`--upstream-http2 off\`), so kube-front-proxy (upstream.http2 \`${mode}\`, its default) spoke HTTP/1.1 upstream, a connection per request in flight and per watch.`,
+  );
   // Every scenario but 4 (whose servers may be fresh each window) uses the shared proxy.
   if (has(1, 2, 3, 5, 6, 7)) {
     const { workers } = await servers.get('kfp');

@@ -8,7 +8,7 @@
 export const HTTP2_MAX_STREAMS = 250;
 
 export interface BenchOptions {
-  /** Which scenarios (1–7) to run. */
+  /** Which scenarios (1–8) to run. */
   readonly scenarios: readonly number[];
   /** Rounds: each runs one window per configuration, in a rotated order. */
   readonly rounds: number;
@@ -32,11 +32,18 @@ export interface BenchOptions {
   readonly tunnelBytes: number;
   /** Concurrent clients of scenario 6, each with a new connection per request. */
   readonly churnConnections: number;
+  /** The soak (scenario 8): how long its steady load runs; the first 20% of it (2 minutes at most) is warm-up. */
+  readonly soakMs: number;
+  /** How often the soak reads the proxy's RSS and descriptors. */
+  readonly soakSampleMs: number;
+  /** After the soak, how long its descriptors may take to come back: an idle upstream connection closes only at its keep-alive timeout. */
+  readonly soakSettleMs: number;
+  readonly soakLoad: SoakLoad;
   /** Before each window, wait up to this long for other work on the machine to drop under 0.3 core. */
   readonly quietMs: number;
   /** listen.workers for kube-front-proxy; unset: its own default (one per core). */
   readonly proxyWorkers?: number;
-  /** upstream.http2: auto for kube-front-proxy, and an upstream stand-in that offers h2 (HTTP/1.1 still served by ALPN). */
+  /** The upstream stand-in offers h2 (HTTP/1.1 still served by ALPN), so kube-front-proxy's upstream.http2 (its default) can use it; false: HTTP/1.1 only. */
   readonly upstreamHttp2?: boolean;
   /** Run one extra scenario-1 window with the proxy under --cpu-prof. */
   readonly profile: boolean;
@@ -46,9 +53,22 @@ export interface BenchOptions {
   readonly log: (line: string) => void;
 }
 
-/** The full run of issue 5. */
+/** The soak's steady mixed load, beside its idle watches (`watches` through the proxy). */
+export interface SoakLoad {
+  /** GETs of a Pod through the proxy, a second (fixed rate). */
+  readonly readsPerSecond: number;
+  /** Watches opened through the proxy a second, each closed by the client after `watchLifeMs`. */
+  readonly watchesPerSecond: number;
+  readonly watchLifeMs: number;
+  /** exec (SPDY upgrade) sessions through the proxy a second. */
+  readonly execsPerSecond: number;
+  /** Idle watches straight to the upstream: the control for event delay, in the same seconds. */
+  readonly directWatches: number;
+}
+
+/** The full run of issue 5, and the soak of issue 15. */
 export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
-  scenarios: [1, 2, 3, 4, 5, 6, 7],
+  scenarios: [1, 2, 3, 4, 5, 6, 7, 8],
   rounds: 3,
   windowMs: 3000,
   warmupMs: 1000,
@@ -63,7 +83,13 @@ export const FULL: Omit<BenchOptions, 'outDir' | 'log'> = {
   upgradeRate: 20,
   tunnelBytes: 256 * 1024 * 1024,
   churnConnections: 64,
+  soakMs: 10 * 60_000,
+  soakSampleMs: 5000,
+  // The upstream stand-in's Keep-Alive: timeout=120 is what undici keeps an idle HTTP/1.1 connection for; HTTP/2 ones close after 30 s.
+  soakSettleMs: 150_000,
+  soakLoad: { readsPerSecond: 200, watchesPerSecond: 10, watchLifeMs: 5000, execsPerSecond: 1, directWatches: 300 },
   quietMs: 10_000,
+  upstreamHttp2: true,
   profile: true,
 };
 
@@ -85,5 +111,10 @@ export const SMOKE: Omit<BenchOptions, 'outDir' | 'log'> = {
   proxyWorkers: 1,
   tunnelBytes: 1024 * 1024,
   churnConnections: 4,
+  // A few seconds of the same mix, sampled often enough for a slope.
+  soakMs: 3000,
+  soakSampleMs: 250,
+  soakSettleMs: 2000,
+  soakLoad: { ...FULL.soakLoad, watchLifeMs: 1000, directWatches: 5 },
   quietMs: 0,
 };

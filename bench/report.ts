@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { NOISY_CORES } from './cpu-meter.js';
+import { FLAT_RSS_PCT_PER_MIN } from './scenarios/8-soak.js';
 import { DIRECT, H2, KFP, KFP_H2, NGINX, NGINX_H2, HTTP_PROXY, NOAUTH, type BenchResults, type Curve, type Figure } from './results.js';
 import { median } from './stats.js';
 
@@ -90,12 +91,46 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
   const s6 = byId(r, 's6');
   const [d6, k6] = [medianOf(s6, DIRECT).value, medianOf(s6, KFP).value];
   add(6, '≥ 70% of direct requests/s', [d6, k6], () => x3(k6 / d6), () => k6 / d6 >= 0.7);
+  soakTargets(r, add);
   return checks;
+}
+
+/** The soak's targets (issue 15), from its figures and what their samples keep. */
+function soakTargets(r: BenchResults, add: (scenario: number, target: string, values: number[], measured: () => string, met: () => boolean) => void): void {
+  const sample = (id: string, config: string) => byId(r, id)?.samples.find((s) => s.config === config);
+  const errors = sample('s8-errors', KFP);
+  const e = errors?.value ?? Number.NaN;
+  const kinds = Object.entries(errors?.extra ?? {}).filter(([k, v]) => /Failed|EndedEarly|Errors|Not2xx/.test(k) && Number(v) > 0);
+  add(8, 'soak: no error', [e], () => `${e}${kinds.length ? ` (${kinds.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`, () => e === 0);
+  const slope = sample('s8-rss-slope', KFP);
+  const pct = Number(slope?.extra?.pctPerMin ?? Number.NaN);
+  add(
+    8,
+    `soak: RSS flat after warm-up (slope < ${FLAT_RSS_PCT_PER_MIN}% of RSS a minute)`,
+    [pct],
+    () => `${Math.round(slope!.value).toLocaleString('en-US')} KiB/min, ${pct.toFixed(3)}% of ${Math.round(Number(slope!.extra?.meanRssKiB) / 1024)} MiB a minute`,
+    () => pct < FLAT_RSS_PCT_PER_MIN,
+  );
+  const p99 = byId(r, 's8-p99');
+  const [d, k] = [medianOf(p99, DIRECT).value, medianOf(p99, KFP).value];
+  add(8, 'soak: event delay p99 ≤ direct + 2 ms (the same seconds)', [d, k], () => `${ms(k)} vs direct ${ms(d)} (${k >= d ? '+' : '−'}${Math.abs(k - d).toFixed(2)} ms)`, () => k <= d + 2);
+  const [before, peak, after] = ['before the watches', 'peak', 'after'].map((c) => sample('s8-fds', `${KFP}: ${c}`));
+  const [b, a] = [before?.value ?? Number.NaN, after?.value ?? Number.NaN];
+  const allowance = Number(after?.extra?.allowance ?? 0);
+  add(
+    8,
+    'soak: descriptors back to baseline after (± one per process)',
+    [b, a],
+    () => `${b} before, ${peak?.value} at peak, ${a} after ${Number(after?.extra?.afterS).toFixed(0)} s (allowance ${allowance}); against before: ${after?.extra?.changedFromBefore}`,
+    () => a <= b + allowance,
+  );
 }
 
 const num = (n: number, unit: string) => {
   if (!ok(n)) return '–';
   if (unit === 'ms') return n.toFixed(n < 10 ? 3 : 1);
+  // Counts (errors, descriptors) as they are.
+  if (Number.isInteger(n)) return n.toLocaleString('en-US');
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1);
 };
 
@@ -256,7 +291,7 @@ export function renderReport(r: BenchResults, plot: string | undefined): string 
     `\\* A window during which other work on this shared machine (not the harness or its children) used more than ${NOISY_CORES} core; ` +
       `the harness waits up to ${o.quietMs / 1000} s for quiet before each window, then measures anyway.`,
     '',
-    '## Targets (issue 5)',
+    '## Targets (issues 5 and 15)',
     '',
     'Judged on the HTTP/1.1 rows; "(h2: …)" is the same measure for the kube-front-proxy (h2) row, for comparison only.',
     '',
@@ -275,7 +310,7 @@ export function renderReport(r: BenchResults, plot: string | undefined): string 
     '```sh',
     'apt-get install -y nginx-light gnuplot-nox   # nginx to compare with; gnuplot for the plot',
     'npm ci',
-    'npm run bench                                # every scenario, about 20 minutes; writes this file',
+    'npm run bench                                # every scenario, about 35 minutes; writes this file',
     'npm run bench -- --help                      # rounds, window, scenarios, sizes',
     '```',
     '',

@@ -14,16 +14,18 @@ import { BUILD_SCRIPT } from './servers/oauth2-proxy.js';
 
 const HELP = `npm run bench [-- options]
 
-  --scenarios 1,2,3,4,5,6,7 which scenarios (default all)
+  --scenarios 1,2,3,4,5,6,7,8 which scenarios (default all)
   --rounds N                rounds of alternating windows (default ${FULL.rounds})
   --window S                seconds per window (default ${FULL.windowMs / 1000})
   --warmup S                warm-up seconds before each window (default ${FULL.warmupMs / 1000})
   --connections N           keep-alive connections, scenarios 1-3 and 7 (default ${FULL.connections})
   --tokens N                distinct tokens per algorithm or credential, scenarios 3 and 7 (default ${FULL.tokens})
-  --watches N               idle watches, scenario 4 (default ${FULL.watches}; capped by the open-file limit)
+  --watches N               idle watches, scenarios 4 and 8 (default ${FULL.watches}; capped by the open-file limit)
   --tunnel-mib N            MiB through one tunnel, scenario 5 (default ${FULL.tunnelBytes / 2 ** 20})
   --proxy-workers N         kube-front-proxy's listen.workers (default: its own, one per core)
-  --upstream-http2 auto     kube-front-proxy's upstream.http2 (default off); the upstream stand-in then offers h2 too
+  --soak-minutes N          how long the soak's steady load runs, scenario 8 (default ${FULL.soakMs / 60_000})
+  --upstream-http2 off      the upstream stand-in offers HTTP/1.1 only (default: h2 too, so kube-front-proxy's
+                            default upstream.http2 can use it); direct, nginx and upgrades use HTTP/1.1 either way
   --no-profile              skip the --cpu-prof window
   --no-oauth2-proxy-build   do not build oauth2-proxy for scenario 1 (go install, cached in
                             ~/.cache/kube-front-proxy/oauth2-proxy; a built one is still used)
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     watches: { type: 'string' },
     'tunnel-mib': { type: 'string' },
     'proxy-workers': { type: 'string' },
+    'soak-minutes': { type: 'string' },
     'upstream-http2': { type: 'string' },
     'no-profile': { type: 'boolean' },
     'no-oauth2-proxy-build': { type: 'boolean' },
@@ -72,13 +75,22 @@ const options: BenchOptions = {
   tokens: n(values.tokens, base.tokens),
   watches: n(values.watches, base.watches),
   tunnelBytes: n(values['tunnel-mib'], base.tunnelBytes / 2 ** 20) * 2 ** 20,
+  soakMs: n(values['soak-minutes'], base.soakMs / 60_000) * 60_000,
   profile: values['no-profile'] ? false : base.profile,
   ...(values['proxy-workers'] !== undefined && { proxyWorkers: Number(values['proxy-workers']) }),
-  ...(values['upstream-http2'] === 'auto' && { upstreamHttp2: true }),
+  ...(values['upstream-http2'] !== undefined && { upstreamHttp2: upstreamHttp2(values['upstream-http2']) }),
   outDir: workOut,
   keepWorkDir: values.keep === true,
   log: (line) => process.stderr.write(`${line}\n`),
 };
+
+/** --upstream-http2: off, or on (auto, the proxy's word for it) as by default. */
+function upstreamHttp2(value: string): boolean {
+  if (value === 'off') return false;
+  if (value === 'on' || value === 'auto') return true;
+  process.stderr.write(`--upstream-http2 ${value}: off or auto\n`);
+  process.exit(2);
+}
 
 // Scenario 1's oauth2-proxy row (issue 15): built once, then reused; a failed build leaves the row out.
 if (options.scenarios.includes(1) && !values.smoke && !values['no-oauth2-proxy-build']) {

@@ -45,7 +45,7 @@ export async function startStack(options: BenchOptions, work: string, teardown: 
 
   const [benchToken] = await mintTokens(issuer, 'RS256', 1);
   const bearer = ['authorization', `Bearer ${benchToken}`];
-  const env: ServerEnv = { work, logs, pki, issuer, upstreamURL, log: options.log, stuck, ...(options.proxyWorkers !== undefined && { proxyWorkers: options.proxyWorkers }), ...(options.upstreamHttp2 && { upstreamHttp2: true }) };
+  const env: ServerEnv = { work, logs, pki, issuer, upstreamURL, log: options.log, stuck, ...(options.proxyWorkers !== undefined && { proxyWorkers: options.proxyWorkers }) };
   const target = (server: Server, extra: Partial<Target> = {}): Target =>
     server.name === DIRECT
       ? { origin: upstreamURL, caFile: pki.upstreamCA, certFile: pki.frontProxyClientCert, keyFile: pki.frontProxyClientKey, headers: IDENTITY_HEADERS, ...extra }

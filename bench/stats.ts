@@ -73,3 +73,17 @@ export function summarize(samples: Samples): LatencySummary {
     curve: CURVE_POINTS.map((p) => [p, p === 0 ? (s[0] ?? Number.NaN) : percentile(s, p)] as const),
   };
 }
+
+/** The least-squares slope of y over x; NaN with fewer than two distinct x. */
+export function slope(points: ReadonlyArray<readonly [x: number, y: number]>): number {
+  const n = points.length;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
+  return n < 2 || sxx === 0 ? Number.NaN : sxy / sxx;
+}

@@ -75,20 +75,29 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
   t.same([...new Set(figure('s7').samples.map((s) => s.config))].sort(), [...credentialRows].sort(), 's7 has exactly these rows');
   sane('s7-churn', [DIRECT, JWT_NEW_CONNECTION, `${KFP} x509, new connection`], 0, 1e6);
   for (const s of figure('s7').samples.filter((x) => x.config !== DIRECT)) t.ok(s.cpuUs! > 0, `${s.config}: the proxy's CPU per request is measured`);
+  // Issue 15: the soak, direct and proxied watches side by side; its errors are in results.errors.
+  t.equal(values('s8-errors', KFP)[0]?.value, 0, 's8: no error in the soak');
+  t.ok(Number.isFinite(values('s8-rss-slope', KFP)[0]?.value), 's8: an RSS slope');
+  for (const id of ['s8-p50', 's8-p99']) {
+    for (const config of [DIRECT, KFP]) t.ok((values(id, config)[0]?.value ?? 0) > 0 && Number(values(id, config)[0]?.extra?.events) > 0, `${id} ${config}: event delay measured`);
+  }
+  const fds = figure('s8-fds').samples;
+  t.equal(fds.length, 3, 's8: descriptors before, at peak and after');
+  t.ok(fds[1].value >= fds[0].value && fds.every((s) => s.value > 0), 's8: the peak is not below the baseline');
 
   t.ok(results.profile, 'the --cpu-prof window produced a profile');
   t.ok(results.profile!.totalMs > 0 && results.profile!.selfTop.length > 0, 'and it has samples');
   t.ok(results.curves.s2.length === 3 && results.curves.s4.length === 3 + H2_ROWS.length, 'latency curves for the plot');
 
   const targets = checkTargets(results);
-  t.equal(targets.length, 14, 'every target of the issue is checked');
+  t.equal(targets.length, 18, 'every target of issues 5 and 15 is checked');
   t.same(targets.filter((x) => x.met === undefined), [], 'and each has a measurement (met or missed, not judged here)');
 
   const png = join(outDir, 'latency.png');
   t.ok(renderPlot(results, png, outDir), 'gnuplot drew the plot');
   t.same([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'as a PNG');
   const report = renderReport(results, png);
-  t.match(report, /## Targets \(issue 5\)/);
+  t.match(report, /## Targets \(issues 5 and 15\)/);
   t.match(report, /!\[latency percentiles\]\(latency\.png\)/);
   t.equal(figureTable(results).split('\n').length, 2 + results.figures.reduce((n, f) => n + new Set(f.samples.map((s) => s.config)).size, 0), 'one table row per figure and configuration');
   t.ok(existsSync(join(outDir, 'profile')), 'the profile is kept in the output folder');

@@ -54,15 +54,18 @@ export const idleWatches: Scenario = {
   },
 };
 
-/** The watches wanted, as far as the open-file limit allows (a note says when it did not). */
-function watchCount(options: BenchOptions, notes: string[]): number {
+/**
+ * The watches wanted, as far as the open-file limit allows (a note says when it did not);
+ * `reserve` descriptors are kept for everything else the scenario opens.
+ */
+export function watchCount(options: BenchOptions, notes: string[], scenario = 4, reserve = 200): number {
   const limit = openFileLimit();
-  // The proxy holds two descriptors per watch (client and upstream); keep 200 for everything else.
-  const feasible = Math.floor((limit.hard - 200) / 2);
+  // The proxy holds two descriptors per watch (client and upstream).
+  const feasible = Math.floor((limit.hard - reserve) / 2);
   const count = Math.min(options.watches, feasible);
   if (count < options.watches) {
     notes.push(
-      `Scenario 4 used ${count} watches, not ${options.watches}: the hard open-file limit here is ${limit.hard} and cannot be raised without privileges, ` +
+      `Scenario ${scenario} used ${count} watches, not ${options.watches}: the hard open-file limit here is ${limit.hard} and cannot be raised without privileges, ` +
         'and the proxy (like nginx) holds two descriptors per watch, one to the client and one to the upstream.',
     );
   }

@@ -7,6 +7,7 @@ import { idleWatches } from './4-idle-watches.js';
 import { upgradesAndTunnel } from './5-upgrades-and-tunnel.js';
 import { connectionChurn } from './6-connection-churn.js';
 import { everyCredential } from './7-every-credential.js';
+import { soak } from './8-soak.js';
 import { cpuProfile } from './cpu-profile.js';
 
-export const SCENARIOS: readonly Scenario[] = [maxRequests, cpuProfile, fixedRateLatency, authenticationCost, idleWatches, upgradesAndTunnel, connectionChurn, everyCredential];
+export const SCENARIOS: readonly Scenario[] = [maxRequests, cpuProfile, fixedRateLatency, authenticationCost, idleWatches, upgradesAndTunnel, connectionChurn, everyCredential, soak];

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { Child, PROXY_CLI, benchScript, nodeFlags, stopTree } from '../children.js';
-import { NOAUTH } from '../results.js';
+import { KFP, NOAUTH } from '../results.js';
 import { until } from '../wait.js';
 import { probe, slug, treeOf, type Server, type ServerEnv } from './server.js';
 
@@ -109,7 +109,6 @@ function proxyConfig(env: ServerEnv, name: string, opts: ProxyOptions): object {
       caFile: pki.upstreamCA,
       clientCertFile: pki.frontProxyClientCert,
       clientKeyFile: pki.frontProxyClientKey,
-      ...(env.upstreamHttp2 && { http2: 'auto' }),
     },
     authentication: {
       jwt: [
@@ -129,6 +128,18 @@ function proxyConfig(env: ServerEnv, name: string, opts: ProxyOptions): object {
     delete (config.listen as { workers?: number }).workers;
   }
   return config;
+}
+
+/**
+ * upstream.http2 as this tree reads the bench configuration, which sets none:
+ * the proxy's own default (whether h2 is used depends on the upstream offering it too).
+ */
+export function upstreamHttp2Default(env: ServerEnv): string {
+  try {
+    return parseConfig(proxyConfig(env, KFP, {}), env.work, { checkFiles: false }).upstream?.http2 ?? 'off';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Whether this tree's configuration schema accepts `config` (shape only, files not checked). */

@@ -33,8 +33,6 @@ export interface ServerEnv {
   readonly upstreamURL: string;
   /** listen.workers for kube-front-proxy; unset: its own default. */
   readonly proxyWorkers?: number;
-  /** upstream.http2: auto for kube-front-proxy (the upstream offers h2). */
-  readonly upstreamHttp2?: boolean;
   readonly log: (line: string) => void;
   /** Proxies that had to be killed: they did not exit within 5 s of SIGTERM. */
   readonly stuck: Set<string>;
