@@ -98,9 +98,9 @@ export const upstream = z
     responseTimeout: duration.prefault('60s').describe('Time the upstream has to answer a short request with its response head.'),
     http2: z
       .enum(['off', 'auto'])
-      .default('off')
+      .default('auto')
       .describe(
-        'HTTP/2 to the upstream. auto: offer h2 by ALPN and, when the upstream picks it, carry requests and watches as streams of a few shared connections (within its SETTINGS_MAX_CONCURRENT_STREAMS); if it picks HTTP/1.1, every request goes over HTTP/1.1 as with off. Upgrades (exec, attach, port-forward) always use HTTP/1.1. An http:// upstream has no ALPN and stays on HTTP/1.1.',
+        'HTTP/2 to the upstream. auto: offer h2 by ALPN and, when the upstream picks it (kube-apiserver does), carry requests and watches as streams of a few shared connections (within its SETTINGS_MAX_CONCURRENT_STREAMS) instead of a connection per watch; if it picks HTTP/1.1, every request goes over HTTP/1.1 as with off. off: HTTP/1.1 only. Upgrades (exec, attach, port-forward) always use HTTP/1.1. An http:// upstream has no ALPN and stays on HTTP/1.1.',
       ),
     connections: z
       .number()

@@ -46,11 +46,11 @@ export class Upstream {
   private readonly config: UpstreamConfig;
 
   constructor(
-    // http2 may be left out by configs built in code: off, the schema's default.
+    // http2 may be left out by configs built in code: auto, the schema's default.
     config: Omit<UpstreamConfig, 'http2'> & Partial<Pick<UpstreamConfig, 'http2'>>,
     private readonly logger: Logger,
   ) {
-    this.config = { ...config, http2: config.http2 ?? 'off' };
+    this.config = { ...config, http2: config.http2 ?? 'auto' };
     const endpoint = readUpstreamEndpoint(this.config);
     this.url = endpoint.url;
     this.secure = this.url.protocol === 'https:';
@@ -164,7 +164,7 @@ export class Upstream {
       fallback: http1,
       ...(this.config.connections !== undefined && { maxConnections: this.config.connections }),
       idleTimeout: 30_000,
-      onHttp1: (alpn) => this.logger.info({ alpn: alpn || 'none' }, 'upstream.http2 is auto but the upstream did not choose h2: using HTTP/1.1'),
+      onHttp1: (alpn) => this.logger.info({ alpn: alpn || 'none' }, 'the upstream did not choose h2 by ALPN: using HTTP/1.1 (upstream.http2: off says so up front)'),
       debug: (fields, message) => this.logger.debug(fields, message),
     });
   }

@@ -1,4 +1,4 @@
-// upstream.http2: auto against the real kube-apiserver, which speaks h2 (Go's
+// upstream.http2 at its default (auto) against the real kube-apiserver, which speaks h2 (Go's
 // server, 100 streams a connection) and here also sends GOAWAY on 2% of its
 // HTTP/2 requests (--goaway-chance=0.02, its largest): lists, a watch that
 // streams through while GOAWAYs come, 50 watches and 400 lists over few connections (the
@@ -56,7 +56,8 @@ async function burst(send: () => Promise<number>, total: number, concurrency: nu
 const cluster = await startKube(t, { extraArgs: ['--goaway-chance=0.02'] });
 if (cluster) {
   const port = Number(new URL(cluster.url).port);
-  const h2 = await startProxiedStack(t, cluster, { configure: (c) => ({ ...c, upstream: { ...c.upstream, http2: 'auto' } }) });
+  // No upstream.http2 in its configuration: auto is the default, and this proves the default.
+  const h2 = await startProxiedStack(t, cluster);
   const h1 = await startTwinProxy(t, h2, (config: Config, auditFile) => ({ ...config, upstream: { ...config.upstream!, http2: 'off' }, audit: { ...config.audit, path: auditFile } }));
   const ns = 'kfp-h2';
   const setup = await namespaceForGroup(cluster, ns, {
