@@ -5,7 +5,7 @@
  * wins; a request no route matches is a 404, never some default upstream.
  */
 import { z } from 'zod';
-import { upstream } from './upstream-schema.js';
+import { routeUpstream } from './upstream-schema.js';
 
 /** A DNS name, or `*.` and a DNS name: the wildcard covers exactly one more label, as in TLS certificates. */
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -68,7 +68,7 @@ export const route = z
       .describe('Named in the audit line (route=) and the logs; default: host and path.'),
     host: host.optional().describe('The Host it answers for: exact, or *.example.com for any one label. Omitted: every host.'),
     pathPrefix: pathPrefix.default('/').describe('The path it answers for, matched on whole segments: /finance is /finance and /finance/…, not /financial.'),
-    upstream,
+    upstream: routeUpstream,
     public: z
       .boolean()
       .default(false)

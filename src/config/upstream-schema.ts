@@ -56,112 +56,122 @@ export const upstreamIdentity = z
 /** The upstream keys a kubeconfig replaces. */
 const KUBECONFIG_REPLACES = ['url', 'caFile', 'serverName', 'clientCertFile', 'clientKeyFile', 'tokenFile'] as const;
 
-export const upstream = z
-  .strictObject({
-    identity: upstreamIdentity,
-    url: httpsUrl(
-      'https://127.0.0.1:6443',
-      'the identity headers would cross the network in clear text, and anyone who can reach the upstream could send their own and act as any user',
-    )
-      // Requests keep their own path and go to the URL's origin: a path here would be silently dropped.
-      .refine((text) => {
-        const url = parseUrl(text);
-        return !url || url.pathname === '/';
-      }, 'a path is not supported; write only https://host:port')
-      .optional()
-      .describe('Where requests are forwarded, e.g. https://10.0.0.1:6443. http:// only to a loopback host. Required unless kubeconfig is set.'),
-    caFile: filePath.optional().describe("CA bundle (PEM) that verifies the upstream's serving certificate (kubeadm: /etc/kubernetes/pki/ca.crt)."),
-    clientCertFile: filePath
-      .optional()
-      .describe(
-        'Client certificate (PEM) the proxy presents upstream. kube-apiserver trusts identity headers only over a certificate signed by its --requestheader-client-ca-file whose CN is in --requestheader-allowed-names. Set together with clientKeyFile.',
-      ),
-    clientKeyFile: filePath.optional().describe('Private key (PEM) of clientCertFile.'),
-    tokenFile: filePath
-      .optional()
-      .describe(
-        "Impersonation only: a bearer token the proxy presents as itself (in a pod, the projected service-account token /var/run/secrets/kubernetes.io/serviceaccount/token). Re-read when the file changes, as the kubelet rotates it.",
-      ),
-    kubeconfig: filePath
-      .optional()
-      .describe(
-        "A kubeconfig whose current context gives the server, its CA and the proxy's own credential (client certificate, token or tokenFile; not exec plugins). Replaces url, caFile, serverName, clientCertFile, clientKeyFile and tokenFile. Re-read when it changes.",
-      ),
-    serverName: z.string().optional().describe("TLS server name to verify, when it differs from the URL's host."),
-    identityHeaders,
-    passAccessToken: z
-      .boolean()
-      .default(false)
-      .describe(
-        "identity: application only: also send the caller's access token as X-Forwarded-Access-Token (a bearer token as the client sent it; for a browser session, the provider's access token). The application can then call other APIs as the person.",
-      ),
-    responseTimeout: duration.prefault('60s').describe('Time the upstream has to answer a short request with its response head.'),
-    http2: z
-      .enum(['off', 'auto'])
-      .default('auto')
-      .describe(
-        'HTTP/2 to the upstream. auto: offer h2 by ALPN and, when the upstream picks it (kube-apiserver does), carry requests and watches as streams of a few shared connections (within its SETTINGS_MAX_CONCURRENT_STREAMS) instead of a connection per watch; if it picks HTTP/1.1, every request goes over HTTP/1.1 as with off. off: HTTP/1.1 only. Upgrades (exec, attach, port-forward) always use HTTP/1.1. An http:// upstream has no ALPN and stays on HTTP/1.1.',
-      ),
-    connections: z
-      .number()
-      .int()
-      .min(1)
-      .optional()
-      .describe(
-        'Most connections to the upstream at once; unset means no limit. Over HTTP/1.1 every open watch holds one, so a limit also caps concurrent watches.',
-      ),
-  })
-  .superRefine(
-    (u, ctx) => {
-      if (u.clientCertFile && !u.clientKeyFile) {
-        ctx.addIssue({ code: 'custom', path: ['clientKeyFile'], message: 'required when clientCertFile is set: the private key of that certificate' });
-      }
-      if (u.clientKeyFile && !u.clientCertFile) {
-        ctx.addIssue({ code: 'custom', path: ['clientCertFile'], message: 'required when clientKeyFile is set: the certificate of that key' });
-      }
-    },
-    { when: validAt('clientCertFile', 'clientKeyFile') },
-  )
-  .superRefine(
-    (u, ctx) => {
-      if (u.kubeconfig !== undefined) {
-        for (const key of KUBECONFIG_REPLACES) {
-          if (u[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'set in upstream.kubeconfig already; remove one of the two' });
+/**
+ * The upstream's keys. http2 defaults differ: kube-apiserver (the top-level upstream) is
+ * built for many streams per connection; an application behind a route may not be.
+ */
+function upstreamSchema(http2Default: 'off' | 'auto') {
+  return z
+    .strictObject({
+      identity: upstreamIdentity,
+      url: httpsUrl(
+        'https://127.0.0.1:6443',
+        'the identity headers would cross the network in clear text, and anyone who can reach the upstream could send their own and act as any user',
+      )
+        // Requests keep their own path and go to the URL's origin: a path here would be silently dropped.
+        .refine((text) => {
+          const url = parseUrl(text);
+          return !url || url.pathname === '/';
+        }, 'a path is not supported; write only https://host:port')
+        .optional()
+        .describe('Where requests are forwarded, e.g. https://10.0.0.1:6443. http:// only to a loopback host. Required unless kubeconfig is set.'),
+      caFile: filePath.optional().describe("CA bundle (PEM) that verifies the upstream's serving certificate (kubeadm: /etc/kubernetes/pki/ca.crt)."),
+      clientCertFile: filePath
+        .optional()
+        .describe(
+          'Client certificate (PEM) the proxy presents upstream. kube-apiserver trusts identity headers only over a certificate signed by its --requestheader-client-ca-file whose CN is in --requestheader-allowed-names. Set together with clientKeyFile.',
+        ),
+      clientKeyFile: filePath.optional().describe('Private key (PEM) of clientCertFile.'),
+      tokenFile: filePath
+        .optional()
+        .describe(
+          "Impersonation only: a bearer token the proxy presents as itself (in a pod, the projected service-account token /var/run/secrets/kubernetes.io/serviceaccount/token). Re-read when the file changes, as the kubelet rotates it.",
+        ),
+      kubeconfig: filePath
+        .optional()
+        .describe(
+          "A kubeconfig whose current context gives the server, its CA and the proxy's own credential (client certificate, token or tokenFile; not exec plugins). Replaces url, caFile, serverName, clientCertFile, clientKeyFile and tokenFile. Re-read when it changes.",
+        ),
+      serverName: z.string().optional().describe("TLS server name to verify, when it differs from the URL's host."),
+      identityHeaders,
+      passAccessToken: z
+        .boolean()
+        .default(false)
+        .describe(
+          "identity: application only: also send the caller's access token as X-Forwarded-Access-Token (a bearer token as the client sent it; for a browser session, the provider's access token). The application can then call other APIs as the person.",
+        ),
+      responseTimeout: duration.prefault('60s').describe('Time the upstream has to answer a short request with its response head.'),
+      http2: z
+        .enum(['off', 'auto'])
+        .default(http2Default)
+        .describe(
+          "HTTP/2 to the upstream. auto: offer h2 by ALPN and, when the upstream picks it (kube-apiserver does), carry requests and watches as streams of a few shared connections (within its SETTINGS_MAX_CONCURRENT_STREAMS) instead of a connection per watch; if it picks HTTP/1.1, every request goes over HTTP/1.1 as with off. off: HTTP/1.1 only. Upgrades (exec, attach, port-forward) always use HTTP/1.1. An http:// upstream has no ALPN and stays on HTTP/1.1. The default is auto for the top-level upstream and off for a route's: an application whose handlers go on after their client leaves would, over shared connections, let one user's abandoned requests hold everyone's streams (Go's server queues streams past its limit behind running handlers).",
+        ),
+      connections: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe(
+          'Most connections to the upstream at once; unset means no limit. Over HTTP/1.1 every open watch holds one, so a limit also caps concurrent watches.',
+        ),
+    })
+    .superRefine(
+      (u, ctx) => {
+        if (u.clientCertFile && !u.clientKeyFile) {
+          ctx.addIssue({ code: 'custom', path: ['clientKeyFile'], message: 'required when clientCertFile is set: the private key of that certificate' });
         }
-      } else if (u.url === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: where requests are forwarded, e.g. https://10.0.0.1:6443 (or set upstream.kubeconfig)' });
-      }
-      if (u.passAccessToken && u.identity !== 'application') {
-        ctx.addIssue({ code: 'custom', path: ['passAccessToken'], message: 'is for identity: application; a Kubernetes upstream must never receive the caller\'s token beside the proxy\'s word for who they are' });
-      }
-      if (u.identity !== 'impersonation' && u.tokenFile !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['tokenFile'],
-          message: 'is for identity: impersonation; kube-apiserver reads identity headers only over the client certificate (clientCertFile), so a token would do nothing',
-        });
-      }
-      if (u.identity === 'impersonation' && u.kubeconfig === undefined && u.clientCertFile === undefined && u.tokenFile === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['identity'],
-          message: 'impersonation needs the proxy\'s own credential: set upstream.tokenFile (a service-account token), clientCertFile and clientKeyFile, or kubeconfig',
-        });
-      }
-    },
-    { when: validAt('identity', 'url', 'kubeconfig', 'passAccessToken', ...KUBECONFIG_REPLACES) },
-  )
-  .superRefine(
-    (u, ctx) => {
-      if (u.url === undefined || new URL(u.url).protocol !== 'http:') return;
-      // TLS settings on a plain-http upstream would be silently ignored: refuse rather than mislead.
-      for (const key of ['caFile', 'clientCertFile', 'clientKeyFile', 'serverName'] as const) {
-        if (u[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'has no effect with an http:// upstream.url; use https:// or remove it' });
-      }
-    },
-    { when: validAt('url', 'caFile', 'clientCertFile', 'clientKeyFile', 'serverName') },
-  )
-  .describe('The kube-apiserver (or other service) requests are forwarded to: over TLS, mutual with clientCertFile.');
+        if (u.clientKeyFile && !u.clientCertFile) {
+          ctx.addIssue({ code: 'custom', path: ['clientCertFile'], message: 'required when clientKeyFile is set: the certificate of that key' });
+        }
+      },
+      { when: validAt('clientCertFile', 'clientKeyFile') },
+    )
+    .superRefine(
+      (u, ctx) => {
+        if (u.kubeconfig !== undefined) {
+          for (const key of KUBECONFIG_REPLACES) {
+            if (u[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'set in upstream.kubeconfig already; remove one of the two' });
+          }
+        } else if (u.url === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: where requests are forwarded, e.g. https://10.0.0.1:6443 (or set upstream.kubeconfig)' });
+        }
+        if (u.passAccessToken && u.identity !== 'application') {
+          ctx.addIssue({ code: 'custom', path: ['passAccessToken'], message: 'is for identity: application; a Kubernetes upstream must never receive the caller\'s token beside the proxy\'s word for who they are' });
+        }
+        if (u.identity !== 'impersonation' && u.tokenFile !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tokenFile'],
+            message: 'is for identity: impersonation; kube-apiserver reads identity headers only over the client certificate (clientCertFile), so a token would do nothing',
+          });
+        }
+        if (u.identity === 'impersonation' && u.kubeconfig === undefined && u.clientCertFile === undefined && u.tokenFile === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['identity'],
+            message: 'impersonation needs the proxy\'s own credential: set upstream.tokenFile (a service-account token), clientCertFile and clientKeyFile, or kubeconfig',
+          });
+        }
+      },
+      { when: validAt('identity', 'url', 'kubeconfig', 'passAccessToken', ...KUBECONFIG_REPLACES) },
+    )
+    .superRefine(
+      (u, ctx) => {
+        if (u.url === undefined || new URL(u.url).protocol !== 'http:') return;
+        // TLS settings on a plain-http upstream would be silently ignored: refuse rather than mislead.
+        for (const key of ['caFile', 'clientCertFile', 'clientKeyFile', 'serverName'] as const) {
+          if (u[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'has no effect with an http:// upstream.url; use https:// or remove it' });
+        }
+      },
+      { when: validAt('url', 'caFile', 'clientCertFile', 'clientKeyFile', 'serverName') },
+    )
+    .describe('The kube-apiserver (or other service) requests are forwarded to: over TLS, mutual with clientCertFile.');
+}
+
+export const upstream = upstreamSchema('auto');
+/** A route's upstream (the SSO gateway): HTTP/1.1 unless it says http2: auto. */
+export const routeUpstream = upstreamSchema('off');
 
 /** upstream.identity: how the caller's identity reaches the upstream. */
 export type UpstreamIdentity = z.output<typeof upstreamIdentity>;

@@ -81,9 +81,7 @@ interface Waiting {
   readonly handler: Dispatcher.DispatchHandler;
   /** Sent once already and refused unprocessed (GOAWAY, REFUSED_STREAM). */
   readonly retry: boolean;
-  /** When it was dispatched: the wait for a stream counts toward its headersTimeout. */
-  readonly since: number;
-  /** Fails it if no stream has come by its headersTimeout (set while it is in the queue). */
+  /** Fails it if no stream has come within its headersTimeout (set while it is in the queue). */
   deadline?: NodeJS.Timeout;
 }
 
@@ -118,7 +116,7 @@ export class Http2Upstream extends Dispatcher {
       handler.onResponseError?.(deadController(), new errors.ClientClosedError());
       return false;
     }
-    this.#schedule({ opts, handler, retry: false, since: Date.now() });
+    this.#schedule({ opts, handler, retry: false });
     return true;
   }
 
@@ -171,6 +169,9 @@ export class Http2Upstream extends Dispatcher {
    * Queued until a stream frees or a connection opens. Not forever: at upstream.connections
    * with every stream held by a watch, a request would otherwise wait (and its client with
    * it, and the queue grow) until a watch ends. It fails as undici's would without a head.
+   * The wait has its own headersTimeout and a stream gets a whole one, as undici starts it
+   * when the request is written: a stream sent with what was left of one timed out while the
+   * upstream ran it (a DELETE that ran, answered 504).
    */
   #enqueue(waiting: Waiting): void {
     this.#waiting.push(waiting);
@@ -245,7 +246,9 @@ export class Http2Upstream extends Dispatcher {
 
   /** A TLS connection that chose h2: usable once the upstream's SETTINGS say how many streams it takes. */
   #open(socket: TLSSocket, ready: () => void, failed: (err: Error) => void): void {
-    const session = http2Connect(`https://${this.#authority}`, { createConnection: () => socket, settings: { enablePush: false } });
+    // Node's client takes 128 header lines in a response by default; undici (HTTP/1.1) has no
+    // count, only its 16 KiB head, so as many lines as fit that (a gateway app's 200 cookies).
+    const session = http2Connect(`https://${this.#authority}`, { createConnection: () => socket, settings: { enablePush: false }, maxHeaderListPairs: 2_048 });
     const connection: Connection = { session, streams: 0, maxStreams: 0, draining: false, streamsLeft: this.#options.streamsPerConnection ?? STREAM_IDS };
     let settled = false;
     session.on('error', () => {}); // its streams fail on their own; 'close' follows
@@ -353,7 +356,7 @@ export class Http2Upstream extends Dispatcher {
     }
     // undici's two timeouts: for the response head, then between body chunks (0: none, for watches).
     const { headersTimeout = 300_000, bodyTimeout = 300_000 } = opts;
-    stream.setTimeout(headersTimeout ? Math.max(1, headersTimeout - (Date.now() - waiting.since)) : 0);
+    stream.setTimeout(headersTimeout ?? 0);
     stream.on('timeout', () => {
       stream.close(constants.NGHTTP2_CANCEL);
       fail(responded ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
@@ -376,7 +379,10 @@ export class Http2Upstream extends Dispatcher {
     });
     stream.once('trailers', (received: IncomingHttpHeaders) => (trailers = received));
     stream.once('end', () => {
-      if (!responded || controller.settled) return;
+      // Node ends the readable side of every stream it closes, a reset or a connection lost
+      // mid-body included: only an end without a reset code is the upstream's END_STREAM.
+      // (A cut-off list was relayed as complete; 'close' now fails it.)
+      if (!responded || controller.settled || stream.rstCode || connection.session.destroyed) return;
       controller.settled = true;
       handler.onResponseEnd?.(controller, trailers);
     });
@@ -384,7 +390,8 @@ export class Http2Upstream extends Dispatcher {
 
   /** undici's dispatch options as HTTP/2 header fields: lower-case names, Host as :authority. */
   #headersOf(opts: Dispatcher.DispatchOptions): OutgoingHttpHeaders {
-    const out: OutgoingHttpHeaders = { ':method': opts.method, ':path': opts.path, ':scheme': 'https', ':authority': this.#authority };
+    // No prototype: a client's header named __proto__ or constructor is a header like any other.
+    const out: OutgoingHttpHeaders = Object.assign(Object.create(null) as OutgoingHttpHeaders, { ':method': opts.method, ':path': opts.path, ':scheme': 'https', ':authority': this.#authority });
     const add = (name: string, value: string) => {
       const lower = name.toLowerCase();
       if (lower === 'host') out[':authority'] = value;

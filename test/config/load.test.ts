@@ -320,3 +320,21 @@ t.test('parseConfig can skip the file checks, and still resolves paths', async (
   t.equal(config.listen.tls.keyFile, '/abs/no.key');
   t.throws(() => parseConfig({ listen: { tls: { certFile: 'no.crt', keyFile: 'no.key' } }, upstream: { url: 'https://10.0.0.1:6443' } }, '/etc/kfp'), ConfigError);
 });
+
+t.test("HTTP/2 upstream: auto for kube-apiserver (the top-level upstream), off for a route's application unless it says so", async (t) => {
+  const listen = { tls: { certFile: 'no.crt', keyFile: 'no.key' } };
+  const kube = parseConfig({ listen, upstream: { url: 'https://10.0.0.1:6443' } }, '/etc/kfp', { checkFiles: false });
+  t.equal(kube.upstream!.http2, 'auto');
+  const gateway = parseConfig(
+    {
+      listen,
+      routes: [
+        { host: 'wiki.example.com', upstream: { url: 'https://10.0.0.2' } },
+        { host: 'grpc.example.com', upstream: { url: 'https://10.0.0.3', http2: 'auto' } },
+      ],
+    },
+    '/etc/kfp',
+    { checkFiles: false },
+  );
+  t.same(gateway.routes!.map((r) => r.upstream.http2), ['off', 'auto']);
+});

@@ -480,24 +480,13 @@ t.test('an upstream that goes silent (no FIN, no RST): a PING unanswered ends th
   const pki = await devPki();
   const upstream = await startUpstream(t);
   // The fault: a TCP relay that can stop forwarding in both directions, as a dead peer or a dropped route would.
-  const sockets: Socket[] = [];
-  const relay = createNetServer((client) => {
-    const server = netConnect(Number(new URL(upstream.url).port), '127.0.0.1');
-    sockets.push(client, server);
-    for (const s of [client, server]) s.on('error', () => {});
-    client.pipe(server).pipe(client);
-  });
-  relay.listen(0, '127.0.0.1');
-  await once(relay, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    relay.close();
-  });
+  const relay = await startRelay(t, () => upstream.url);
+  const { sockets } = relay;
   const fallback = new Pool(upstream.url);
   const dispatcher = new Http2Upstream({
     tls: {
       host: '127.0.0.1',
-      port: (relay.address() as AddressInfo).port,
+      port: relay.port,
       ca: await readFile(pki.upstreamCA),
       cert: await readFile(pki.frontProxyClientCert),
       key: await readFile(pki.frontProxyClientKey),
@@ -589,6 +578,24 @@ async function direct(t: Test, upstream: TestUpstream, options: Partial<Construc
   });
   t.teardown(() => dispatcher.destroy());
   return dispatcher;
+}
+
+/** A TCP relay to the upstream `to()` names for each connection; its sockets, to cut or freeze, as faults a real upstream will not make on demand. */
+async function startRelay(t: Test, to: () => string): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const relay = createNetServer((client) => {
+    const server = netConnect(Number(new URL(to()).port), '127.0.0.1');
+    sockets.push(client, server);
+    for (const s of [client, server]) s.on('error', () => {});
+    client.pipe(server).pipe(client);
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    relay.close();
+  });
+  return { port: (relay.address() as AddressInfo).port, sockets };
 }
 
 /** `promise`'s outcome as text, or "still waiting" after `ms`: for what must not hang (a liveness check, not a timing). */
@@ -793,22 +800,10 @@ t.test('a request refused unprocessed after the HTTP/1.1 fallback took over is s
     maxConcurrentStreams: 1,
     handle: (req) => void setTimeout(() => (req as unknown as { stream: ServerHttp2Stream }).stream.close(constants.NGHTTP2_REFUSED_STREAM), 300),
   });
-  const sockets: Socket[] = [];
   let accepted = 0;
-  const relay = createNetServer((client) => {
-    const server = netConnect(Number(new URL(accepted++ === 0 ? h2.url : http1.url).port), '127.0.0.1');
-    sockets.push(client, server);
-    for (const s of [client, server]) s.on('error', () => {});
-    client.pipe(server).pipe(client);
-  });
-  relay.listen(0, '127.0.0.1');
-  await once(relay, 'listening');
-  t.teardown(() => {
-    for (const s of sockets) s.destroy();
-    relay.close();
-  });
+  const relay = await startRelay(t, () => (accepted++ === 0 ? h2.url : http1.url));
   const dispatcher = new Http2Upstream({
-    tls: { host: '127.0.0.1', port: (relay.address() as AddressInfo).port, ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) },
+    tls: { host: '127.0.0.1', port: relay.port, ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) },
     fallback: new Pool(http1.url, { connect: { ca: await readFile(pki.upstreamCA), cert: await readFile(pki.frontProxyClientCert), key: await readFile(pki.frontProxyClientKey) } }),
   });
   t.teardown(() => dispatcher.destroy());
@@ -818,4 +813,53 @@ t.test('a request refused unprocessed after the HTTP/1.1 fallback took over is s
   t.equal(await within(3_000, proxiedAnswer(dispatcher, '/second')), '200 ok /second');
   t.equal(await refused, '200 ok /refused', 'the refused request was answered over HTTP/1.1');
   t.same(http1.seen.map((s) => s.path).sort(), ['/refused', '/second']);
+});
+
+// Found by the third attack (on the two commits above and the default flip); each failed before its fix.
+
+t.test('a request that waited in the queue gets a whole headersTimeout once sent, as undici gives it', async (t) => {
+  // The stream got what was left of the wait's timeout: a DELETE sent with 50 ms left ran
+  // upstream and was answered 504.
+  const upstream = await startUpstream(t, {
+    maxConcurrentStreams: 1,
+    handle: (req, res) => {
+      if (req.url?.includes('watch=true')) return void (res.writeHead(200), res.write('first\n'));
+      setTimeout(() => res.end(`ok ${req.url}`), 250);
+    },
+  });
+  const dispatcher = await direct(t, upstream, { maxConnections: 1 });
+  const open = dispatchGet(dispatcher, '/api/v1/pods?watch=true');
+  await open.first;
+  const answer = within(3_000, new Promise<string>((resolve) => {
+    const chunks: Buffer[] = [];
+    dispatcher.dispatch(
+      { path: '/slow-delete', method: 'DELETE', headers: [], headersTimeout: 400 },
+      {
+        onRequestStart: () => {},
+        onResponseData: (_c, chunk) => void chunks.push(chunk),
+        onResponseEnd: () => resolve(Buffer.concat(chunks).toString()),
+        onResponseError: (_c, err) => resolve(`error: ${err.name}`),
+      },
+    );
+  }));
+  await sleep(300);
+  open.abort(); // the stream frees after 300 of the 400 ms; the upstream takes 250 to answer
+  t.equal(await answer, 'ok /slow-delete');
+});
+
+t.test('an upstream connection that ends mid-body fails the response instead of relaying it cut short as complete', async (t) => {
+  // Node ends the readable side of every stream of a connection that closes; that end was
+  // taken for END_STREAM, and a cut-off list went to the client as a whole one. The upstream's
+  // side of the connection ends (FIN) through a relay, as an apiserver restarting would.
+  const relay = await startRelay(t, () => upstream.url);
+  const upstream = await startUpstream(t, {
+    handle: (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"kind":"PodList","items":[{"a":1},');
+      setTimeout(() => relay.sockets.forEach((s) => s.end()), 100);
+    },
+  });
+  const dispatcher = await direct(t, { ...upstream, url: `https://127.0.0.1:${relay.port}` });
+  const outcome = await within(3_000, proxiedAnswer(dispatcher, '/api/v1/pods'));
+  t.match(outcome, /^error: /, `the response fails (${outcome})`);
 });
