@@ -25,7 +25,7 @@ import { Teardown } from './teardown.js';
 
 export { NOISY_CORES } from './cpu-meter.js';
 export { FULL, HTTP2_MAX_STREAMS, SMOKE, type BenchOptions } from './options.js';
-export { DIRECT, H2, HTTP_PROXY, KFP, KFP_H2, NGINX, NGINX_H2, NOAUTH, OAUTH2_PROXY, type BenchResults, type Curve, type Figure, type Measurement } from './results.js';
+export { DIRECT, H2, HTTP_PROXY, KFP, KFP_H2, KFP_UPSTREAM_H1, NGINX, NGINX_H2, NOAUTH, OAUTH2_PROXY, type BenchResults, type Curve, type Figure, type Measurement } from './results.js';
 
 const chosen = (s: Scenario, options: BenchOptions) => (s.id === 'profile' ? options.profile : options.scenarios.includes(s.id));
 

@@ -12,6 +12,8 @@ export const KFP = 'kube-front-proxy';
 export const NGINX = 'nginx';
 export const HTTP_PROXY = 'http-proxy';
 export const NOAUTH = 'kube-front-proxy no-auth build';
+/** kube-front-proxy with upstream.http2: off (HTTP/1.1 to the upstream, undici's pool): the default before issue 15. */
+export const KFP_UPSTREAM_H1 = `${KFP} upstream HTTP/1.1`;
 /** oauth2-proxy built from its Go module (issue 15), when scripts/oauth2-proxy/build.sh has built it. */
 export const OAUTH2_PROXY = 'oauth2-proxy';
 /** The same servers, with clients over HTTP/2 (the rows are named after the HTTP/1.1 ones with this suffix). */

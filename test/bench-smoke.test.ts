@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import t from 'tap';
-import { DIRECT, HTTP_PROXY, KFP, KFP_H2, NGINX, NGINX_H2, NOAUTH, SMOKE, runBench, type BenchResults } from '../bench/harness.js';
+import { DIRECT, HTTP_PROXY, KFP, KFP_H2, KFP_UPSTREAM_H1, NGINX, NGINX_H2, NOAUTH, SMOKE, runBench, type BenchResults } from '../bench/harness.js';
 import { nginxHttp2, nginxVersion } from '../bench/nginx.js';
 import { checkTargets, figureTable, renderPlot, renderReport } from '../bench/report.js';
 import { JWT_NEW_CONNECTION, JWT_WARM } from '../bench/scenarios/7-every-credential.js';
@@ -45,7 +45,7 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
     }
   };
 
-  sane('s1', [DIRECT, KFP, NGINX, HTTP_PROXY, NOAUTH, ...H2_ROWS], 0, 1e6);
+  sane('s1', [DIRECT, KFP, KFP_UPSTREAM_H1, NGINX, HTTP_PROXY, NOAUTH, ...H2_ROWS], 0, 1e6);
   for (const s of [...values('s1', KFP), ...values('s1', KFP_H2)]) t.ok(s.cpuUs! > 0 && s.cpuUs! < 1e6, `${s.config}: the proxy's CPU per request is measured (${s.cpuUs} µs)`);
   for (const s of values('s1', KFP_H2)) t.equal(s.extra?.http2Sessions, SMOKE.http2Sessions, 'over HTTP/2 sessions');
   t.equal(values('s1', DIRECT)[0]?.cpuUs, undefined, 'direct has no proxy CPU');

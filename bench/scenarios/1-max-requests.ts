@@ -6,7 +6,7 @@
  * is built (issue 15).
  */
 import { POD_PATH } from '../fixtures.js';
-import { DIRECT, HTTP_PROXY, KFP, KFP_H2, NGINX, NGINX_H2, NOAUTH, OAUTH2_PROXY, newFigure, type Figure } from '../results.js';
+import { DIRECT, HTTP_PROXY, KFP, KFP_H2, KFP_UPSTREAM_H1, NGINX, NGINX_H2, NOAUTH, OAUTH2_PROXY, newFigure, type Figure } from '../results.js';
 import type { Scenario } from '../scenario.js';
 import { oauth2ProxyBinary, oauth2ProxyFlags, oauth2ProxyVersion } from '../servers/oauth2-proxy.js';
 import type { SharedServer } from '../servers/pool.js';
@@ -16,7 +16,7 @@ import { closedRounds, type ClosedRun } from '../windows.js';
 
 export const maxRequests: Scenario = {
   id: 1,
-  needs: () => ['kfp', 'nginx', 'forwarder', 'kfpNoAuth', ...(oauth2ProxyBinary() ? (['oauth2Proxy'] as const) : [])],
+  needs: (options) => ['kfp', 'nginx', 'forwarder', 'kfpNoAuth', ...(options.upstreamHttp2 !== false ? (['kfpUpstreamH1'] as const) : []), ...(oauth2ProxyBinary() ? (['oauth2Proxy'] as const) : [])],
   async run(ctx) {
     const { options, servers } = ctx;
     options.log('scenario 1: max requests/s, bearer GET, keep-alive, warm JWT cache');
@@ -39,6 +39,8 @@ export const maxRequests: Scenario = {
       run(DIRECT, undefined),
       run(KFP, 'kfp'),
       run(KFP_H2, 'kfp', true),
+      // The default before issue 15 (undici's HTTP/1.1 pool upstream), beside it in the same run.
+      ...(options.upstreamHttp2 !== false ? [run(KFP_UPSTREAM_H1, 'kfpUpstreamH1')] : []),
       run(NGINX, 'nginx'),
       ...(ctx.nginxH2 ? [run(NGINX_H2, 'nginx', true)] : []),
       run(HTTP_PROXY, 'forwarder'),

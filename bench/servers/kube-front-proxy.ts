@@ -27,6 +27,8 @@ export interface ProxyOptions {
   readonly clientCAFile?: string;
   /** More authentication keys beside the JWT issuer (scenario 7: staticTokenFile, webhook, tokenReview, passthrough). */
   readonly authentication?: Readonly<Record<string, unknown>>;
+  /** upstream.http2, where a row compares it with the default (unset). */
+  readonly upstreamHttp2?: 'off' | 'auto';
 }
 
 /**
@@ -109,6 +111,7 @@ function proxyConfig(env: ServerEnv, name: string, opts: ProxyOptions): object {
       caFile: pki.upstreamCA,
       clientCertFile: pki.frontProxyClientCert,
       clientKeyFile: pki.frontProxyClientKey,
+      ...(opts.upstreamHttp2 && { http2: opts.upstreamHttp2 }),
     },
     authentication: {
       jwt: [

@@ -4,7 +4,7 @@
  * the ones a scenario starts for itself; every one is stopped at the end of
  * the run.
  */
-import { DIRECT, KFP } from '../results.js';
+import { DIRECT, KFP, KFP_UPSTREAM_H1 } from '../results.js';
 import type { Teardown } from '../teardown.js';
 import { startHttpProxy } from './http-proxy.js';
 import { startNoAuthProxy, startProxy } from './kube-front-proxy.js';
@@ -19,6 +19,7 @@ const SHARED = {
   kfpCel: (env: ServerEnv) => startProxy(env, `${KFP} CEL`, { cel: true }),
   kfpCelNoCache: (env: ServerEnv) => startProxy(env, `${KFP} CEL cache off`, { cel: true, cacheOff: true }),
   kfpNoAuth: startNoAuthProxy,
+  kfpUpstreamH1: (env: ServerEnv) => startProxy(env, KFP_UPSTREAM_H1, { upstreamHttp2: 'off' }),
   nginx: (env: ServerEnv) => startNginx(env),
   forwarder: startHttpProxy,
   oauth2Proxy: startOauth2Proxy,
