@@ -355,7 +355,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           if (typeof result === 'string') return sendError(res, ctx, result);
           continueIfAsked(req, res);
           const unvouched = ctx.authMethod === 'passthrough' || ctx.authMethod === 'public';
-          const pool = unvouched ? route.upstream.passthroughPool : route.upstream.pool;
+          const pool = route.upstream.dispatcherFor(ctx.kind, !unvouched);
           forward(req, res, ctx, result, pool, {
             responseTimeout: route.responseTimeout,
             ownsCookie: route.rules.ownsCookie,

@@ -1,6 +1,8 @@
 /**
- * The connection to kube-apiserver: a keep-alive undici pool for ordinary
- * requests and watches, raw TLS sockets for upgrade tunnels, both with the
+ * The connection to kube-apiserver: a keep-alive undici pool for short
+ * requests; for watches and other long-running requests, HTTP/2 streams of a
+ * few shared connections when the upstream speaks h2 (upstream.http2: auto),
+ * else the same pool; raw TLS sockets for upgrade tunnels; all with the
  * proxy's own client certificate (upstream-endpoint.ts reads where and with
  * what, from the upstream keys or a kubeconfig). When the certificate files change, new
  * requests use a new pool; the old one closes once its requests (including
@@ -22,9 +24,20 @@ import { checkServerIdentity, connect as tlsConnect, createSecureContext, type C
 import { Pool, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../observe/logger.js';
+import type { RequestKind } from '../request/long-running.js';
 import { watchFiles } from '../tls/files.js';
 import { Http2Upstream } from './http2-upstream.js';
 import { readUpstreamEndpoint, type UpstreamEndpoint } from './upstream-endpoint.js';
+
+/**
+ * Short requests go over HTTP/1.1 even when the upstream speaks h2: node:http2 costs about
+ * 100 µs more CPU a request than undici's pool here (bench scenario 1, both in one run), and
+ * what HTTP/2 saves, a connection per open watch, only long-running requests hold.
+ */
+interface Pools {
+  readonly short: Dispatcher;
+  readonly streaming: Dispatcher;
+}
 
 export class Upstream {
   readonly url: URL;
@@ -37,10 +50,10 @@ export class Upstream {
   #tlsWithoutCertificate: ConnectionOptions = {};
   /** The last TLS session ticket from the upstream, for tunnels to resume. */
   #tlsSession: Buffer | undefined;
-  #pool: Dispatcher;
+  #pools: Pools;
   /** The proxy's own bearer token upstream (impersonation mode), if its credential is a token. */
   #bearer: string | undefined;
-  #passthroughPool: Dispatcher | undefined;
+  #passthroughPools: Pools | undefined;
   #stopWatching: () => void = () => {};
 
   private readonly config: UpstreamConfig;
@@ -58,7 +71,7 @@ export class Upstream {
     this.#host = this.url.hostname.replace(/^\[|\]$/g, '');
     [this.#tls, this.#tlsWithoutCertificate] = this.#loadTls(endpoint);
     this.#bearer = bearerOf(endpoint);
-    this.#pool = this.#newPool(this.#tls);
+    this.#pools = this.#newPools(this.#tls);
     const stopTls = this.secure && endpoint.tlsFiles.length ? watchFiles(endpoint.tlsFiles, () => this.#reload()) : () => {};
     this.#watchToken(endpoint.tokenFile);
     this.#stopWatching = () => {
@@ -88,14 +101,24 @@ export class Upstream {
     return this.#bearer === undefined ? [] : ['Authorization', `Bearer ${this.#bearer}`];
   }
 
-  /** The dispatcher for ordinary requests and watches (HTTP/2 or HTTP/1.1, upstream.http2). */
+  /** The dispatcher for watches and other long-running requests (HTTP/2 or HTTP/1.1, upstream.http2); callback-API callers and upgrades reach its HTTP/1.1 pool. */
   get pool(): Dispatcher {
-    return this.#pool;
+    return this.#pools.streaming;
   }
 
   /** The dispatcher for passed-through tokens: the same upstream, without the proxy's client certificate. */
   get passthroughPool(): Dispatcher {
-    return (this.#passthroughPool ??= this.#newPool(this.#tlsWithoutCertificate));
+    return this.#passthrough().streaming;
+  }
+
+  /** Where a request of this kind goes: short ones to the HTTP/1.1 pool, long-running ones to HTTP/2 when it is on. */
+  dispatcherFor(kind: RequestKind, withClientCertificate = true): Dispatcher {
+    const pools = withClientCertificate ? this.#pools : this.#passthrough();
+    return kind === 'short' ? pools.short : pools.streaming;
+  }
+
+  #passthrough(): Pools {
+    return (this.#passthroughPools ??= this.#newPools(this.#tlsWithoutCertificate));
   }
 
   /**
@@ -127,7 +150,8 @@ export class Upstream {
   /** Called after every client connection is closed: whatever is still open upstream is orphaned. */
   async close(): Promise<void> {
     this.#stopWatching();
-    await Promise.all([this.#pool.destroy(), this.#passthroughPool?.destroy()]);
+    // The streaming dispatcher destroys its HTTP/1.1 fallback, the short pool, with it.
+    await Promise.all([this.#pools.streaming.destroy(), this.#passthroughPools?.streaming.destroy()]);
   }
 
   /** The TLS settings with the client certificate, and the same without it. */
@@ -151,15 +175,15 @@ export class Upstream {
     return [contextOf(keyPair), contextOf({})];
   }
 
-  #newPool(tls: ConnectionOptions): Dispatcher {
+  #newPools(tls: ConnectionOptions): Pools {
     const http1 = new Pool(this.url.origin, {
       connections: this.config.connections ?? null,
       keepAliveTimeout: 30_000,
       connect: this.secure ? { ...tls } : undefined,
     });
     // Without TLS there is no ALPN to ask: HTTP/1.1.
-    if (this.config.http2 !== 'auto' || !this.secure) return http1;
-    return new Http2Upstream({
+    if (this.config.http2 !== 'auto' || !this.secure) return { short: http1, streaming: http1 };
+    const streaming = new Http2Upstream({
       tls: { ...tls, host: this.#host, port: Number(this.url.port || 443) },
       fallback: http1,
       ...(this.config.connections !== undefined && { maxConnections: this.config.connections }),
@@ -167,6 +191,7 @@ export class Upstream {
       onHttp1: (alpn) => this.logger.info({ alpn: alpn || 'none' }, 'the upstream did not choose h2 by ALPN: using HTTP/1.1 (upstream.http2: off says so up front)'),
       debug: (fields, message) => this.logger.debug(fields, message),
     });
+    return { short: http1, streaming };
   }
 
   #reload(): void {
@@ -183,14 +208,15 @@ export class Upstream {
     }
     // A resumed session keeps the identity of its first handshake: the old certificate.
     this.#tlsSession = undefined;
-    const old = this.#pool;
-    this.#pool = this.#newPool(this.#tls);
-    // The CA may have changed too: passed-through requests get a new pool as well.
-    const oldPassthrough = this.#passthroughPool;
-    this.#passthroughPool = undefined;
-    oldPassthrough?.close().catch(() => {});
+    const old = this.#pools;
+    this.#pools = this.#newPools(this.#tls);
+    // The CA may have changed too: passed-through requests get new pools as well.
+    const oldPassthrough = this.#passthroughPools;
+    this.#passthroughPools = undefined;
+    oldPassthrough?.streaming.close().catch(() => {});
     this.logger.info('upstream client certificate reloaded');
-    old.close().catch(() => {});
+    // (closing the streaming dispatcher closes its fallback, the short pool, too)
+    old.streaming.close().catch(() => {});
   }
 
   /** The token file changed (the kubelet rotated it): new requests present the new token. */

@@ -1,7 +1,7 @@
 // upstream.http2 at its default (auto) against the real kube-apiserver, which speaks h2 (Go's
 // server, 100 streams a connection) and here also sends GOAWAY on 2% of its
 // HTTP/2 requests (--goaway-chance=0.02, its largest): lists, a watch that
-// streams through while GOAWAYs come, 50 watches and 400 lists over few connections (the
+// streams through while GOAWAYs come, 50 watches and 400 short watches over few connections (the
 // proxy's sockets to the apiserver are counted from /proc, not taken from the
 // proxy's word), kube's audit naming the same user as over HTTP/1.1, and exec,
 // whose tunnel stays HTTP/1.1.
@@ -76,7 +76,7 @@ if (cluster) {
   const auth = { authorization: `Bearer ${token}` };
   const get = (stack: ProxiedStack, path: string) => stack.fetch(path, { headers: auth }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
 
-  t.test('kube sees the same user over HTTP/2 as over HTTP/1.1', async (t) => {
+  t.test('kube sees the same user over HTTP/2 (a watch) as over HTTP/1.1 (short requests)', async (t) => {
     const [overH2, overH1] = await Promise.all([h2, h1].map(async (s) => s.kubectl(await s.kubeconfig(token), ['auth', 'whoami', '-o', 'json'])));
     t.equal(overH2.code, 0, overH2.stderr);
     const user = (JSON.parse(overH2.stdout) as { status: { userInfo: unknown } }).status.userInfo;
@@ -87,9 +87,14 @@ if (cluster) {
     const event = await cluster.auditEvent((e) => e.requestURI === `/api/v1/namespaces/${ns}/pods` && e.verb === 'list' && e.stage === 'ResponseComplete');
     t.same(event.user.username, 'zoë@example.com', "kube's audit names the person");
     t.same(event.user.groups, ['oidc:Zoë Team', 'oidc:dev', 'system:authenticated']);
+    const watched = await get(h2, `/api/v1/namespaces/${ns}/pods?watch=true&timeoutSeconds=1`);
+    t.equal(watched.status, 200, 'a watch, over HTTP/2');
+    const watchEvent = await cluster.auditEvent((e) => e.requestURI.startsWith(`/api/v1/namespaces/${ns}/pods?`) && e.verb === 'watch' && e.stage === 'ResponseComplete');
+    t.same(watchEvent.user, event.user, 'kube names the same user for it');
+    t.ok(h2.logs().some((l) => l.msg === 'upstream HTTP/2 connection opened'), 'over an HTTP/2 connection');
   });
 
-  t.test('a watch streams through while 50 more watches and 400 lists go over few connections (and kube sends GOAWAYs)', async (t) => {
+  t.test('a watch streams through while 50 more watches and 400 short ones go over few connections (and kube sends GOAWAYs)', async (t) => {
     const res = await h2.fetch(`/api/v1/namespaces/${ns}/configmaps?watch=true`, { headers: auth });
     t.equal(res.statusCode, 200);
     let text = '';
@@ -104,12 +109,13 @@ if (cluster) {
     t.equal((await create('cm-1')).status, 201);
     t.ok(await until('cm-1'), 'the first event came through');
 
-    // 50 watches held open (as informers hold theirs) while 400 lists run, 50 at a time.
+    // 50 watches held open (as informers hold theirs) while 400 watches of a second run, 50 at
+    // a time: long-running, so HTTP/2 streams (short requests, lists, go over HTTP/1.1).
     const busy = async (stack: ProxiedStack) => {
       const watches = await Promise.all(
         Array.from({ length: 50 }, () => stack.fetch(`/api/v1/namespaces/${ns}/pods?watch=true&timeoutSeconds=30`, { headers: auth })),
       );
-      const result = await burst(() => get(stack, `/api/v1/namespaces/${ns}/pods`).then((r) => r.status), 400, 50, port);
+      const result = await burst(() => get(stack, `/api/v1/namespaces/${ns}/pods?watch=true&timeoutSeconds=1`).then((r) => r.status), 400, 50, port);
       for (const w of watches) w.body.destroy();
       return { ...result, watchStatuses: new Set(watches.map((w) => w.statusCode)) };
     };
@@ -119,7 +125,7 @@ if (cluster) {
     t.equal(overH2.statuses.length, 400);
     const overH1 = await busy(h1);
     t.same(new Set(overH1.statuses), new Set([200]));
-    t.comment(`connections to kube-apiserver at the peak (50 watches, 50 lists in flight): ${overH2.peak} with http2: auto, ${overH1.peak} with off (the admin client and the other proxy's idle ones included)`);
+    t.comment(`connections to kube-apiserver at the peak (100 watches open): ${overH2.peak} with http2: auto, ${overH1.peak} with off (the admin client and the other proxy's idle ones included)`);
     t.ok(overH2.peak <= 12, `few connections over HTTP/2 (${overH2.peak})`);
     t.ok(overH1.peak >= 50, `where HTTP/1.1 holds one per watch (${overH1.peak})`);
 
