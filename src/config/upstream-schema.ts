@@ -100,12 +100,12 @@ function upstreamSchema(http2Default: 'off' | 'auto') {
         .describe(
           "identity: application only: also send the caller's access token as X-Forwarded-Access-Token (a bearer token as the client sent it; for a browser session, the provider's access token). The application can then call other APIs as the person.",
         ),
-      responseTimeout: duration.prefault('60s').describe('Time the upstream has to answer a short request with its response head.'),
+      responseTimeout: duration.prefault('60s').describe('Time a request has to get its response head, counted from when the proxy hands it on: the wait for a free upstream connection or stream (at upstream.connections) counts. A short request also gets it between body chunks; long-running ones (watches, logs, proxy) have no body timeout.'),
       http2: z
         .enum(['off', 'auto'])
         .default(http2Default)
         .describe(
-          "HTTP/2 to the upstream. auto: offer h2 by ALPN and, when the upstream picks it (kube-apiserver does), carry watches and other long-running requests (logs followed, service proxy) as streams of a few shared connections (within its SETTINGS_MAX_CONCURRENT_STREAMS) instead of a connection each; short requests keep HTTP/1.1 keep-alive connections, which cost less CPU per request; if the upstream picks HTTP/1.1, everything goes over HTTP/1.1 as with off. off: HTTP/1.1 only. Upgrades (exec, attach, port-forward) always use HTTP/1.1. An http:// upstream has no ALPN and stays on HTTP/1.1. The default is auto for the top-level upstream and off for a route's: an application whose handlers go on after their client leaves would, over shared connections, let one user's abandoned requests hold everyone's streams (Go's server queues streams past its limit behind running handlers).",
+          "HTTP/2 to the upstream. auto: offer h2 by ALPN and, when the upstream picks it (kube-apiserver does), carry watches and other long-running requests (logs, service proxy) as streams of a few shared connections (within its SETTINGS_MAX_CONCURRENT_STREAMS) instead of a connection each; short requests keep HTTP/1.1 keep-alive connections, which cost less CPU per request; if the upstream picks HTTP/1.1, everything goes over HTTP/1.1 as with off. off: HTTP/1.1 only. Upgrades (exec, attach, port-forward) always use HTTP/1.1. An http:// upstream has no ALPN and stays on HTTP/1.1. The default is auto for the top-level upstream and off for a route's: an application whose handlers go on after their client leaves would, over shared connections, let one user's abandoned requests hold everyone's streams (Go's server queues streams past its limit behind running handlers).",
         ),
       connections: z
         .number()
@@ -113,7 +113,7 @@ function upstreamSchema(http2Default: 'off' | 'auto') {
         .min(1)
         .optional()
         .describe(
-          'Most connections to the upstream at once; unset means no limit. Over HTTP/1.1 every open watch holds one, so a limit also caps concurrent watches.',
+          'Most connections to the upstream at once, for short requests (HTTP/1.1) and, separately, for the HTTP/2 connections that carry long-running ones (http2: auto); unset means no limit. Over HTTP/1.1 (http2: off, or an upstream without h2) every open watch holds one, so a limit also caps concurrent watches. A request that finds none free waits at most responseTimeout.',
         ),
     })
     .superRefine(

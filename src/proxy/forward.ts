@@ -6,7 +6,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { Writable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import { hasBody, type ClientRequest, type ClientResponse } from '../request/client.js';
 import type { RequestContext } from '../request/context.js';
 import type { ProxyErrorCode } from '../request/errors.js';
@@ -40,18 +40,34 @@ export function forward(
   // A client that goes away takes its upstream request with it (a closed watch must not linger).
   // (writableEnded, not writableFinished: Node's HTTP/2 response reports a reset stream as finished.)
   res.once('close', () => {
+    clearTimeout(deadline);
     if (res.writableEnded) return;
     clientGone = true;
     controller?.abort(new Error('client closed the connection'));
   });
+  // The wait for the head counts from here: undici starts its headersTimeout only when the
+  // request is written, and a request queued behind a full pool (upstream.connections) waited
+  // without end, its client with it. Not yet sent, it is answered now and never sent.
+  let timedOut = false;
+  /** Answered at the deadline before undici started it: its later abort says nothing more. */
+  let answered = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    const err = new errors.HeadersTimeoutError();
+    if (controller) return controller.abort(err);
+    answered = true;
+    if (!clientGone) options.onError(upstreamErrorCode(err), err);
+  }, options.responseTimeout).unref();
 
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(c) {
       controller = c;
       if (clientGone) c.abort(new Error('client closed the connection'));
+      else if (timedOut) c.abort(new errors.HeadersTimeoutError());
     },
     onResponseStart(_c, statusCode, upstreamHeaders) {
       if (statusCode < 200) return; // 1xx informational: not relayed
+      clearTimeout(deadline);
       ctx.upstreamStatus = statusCode;
       ctx.status = statusCode;
       // The reason phrase is not relayed: HTTP/2 has none, and HTTP/1.1 clients ignore it.
@@ -71,6 +87,8 @@ export function forward(
       res.end();
     },
     onResponseError(_c, err) {
+      clearTimeout(deadline);
+      if (answered) return;
       if (res.headersSent) {
         // Mid-stream failure: the only honest signal left is to cut the response.
         res.destroy(err);

@@ -1,17 +1,27 @@
 /**
  * Which requests are long-running, as kube-apiserver classifies them
- * (--long-running-request-regexp plus watch): these stream for minutes or
- * hours and must never be cut by the timeouts meant for short requests.
+ * (BasicLongRunningRequestCheck with the verbs watch and proxy and the
+ * subresources attach, exec, proxy, log and portforward): these stream for
+ * minutes or hours and must never be cut by the timeouts meant for short
+ * requests, and they alone become HTTP/2 streams upstream. Where we read a
+ * request differently from kube, a client chooses: a watch the proxy took for
+ * a short request held a connection of the short pool for as long as it liked.
  */
-export type RequestKind = 'short' | 'watch' | 'follow' | 'proxy' | 'upgrade';
+export type RequestKind = 'short' | 'watch' | 'log' | 'proxy' | 'upgrade';
 
 const STREAMING_SUBRESOURCE = /\/(exec|attach|portforward|proxy)$/;
 
 export function requestKind(path: string, query: URLSearchParams, isUpgrade: boolean): RequestKind {
   if (isUpgrade) return 'upgrade';
-  const watch = query.get('watch');
-  if (watch === 'true' || watch === '1' || /\/watch\//.test(path)) return 'watch';
-  if (path.endsWith('/log') && (query.get('follow') === 'true' || query.get('follow') === '1')) return 'follow';
+  if (isWatch(query) || /\/watch\//.test(path)) return 'watch';
+  // Every log, not only ?follow=true: kube lists the subresource, whatever the query.
+  if (path.endsWith('/log')) return 'log';
   if (STREAMING_SUBRESOURCE.test(path) || /\/proxy\//.test(path)) return 'proxy';
   return 'short';
+}
+
+/** kube's query boolean (Convert_Slice_string_To_bool): any value but "0" or "false" (any case), the empty one included. */
+function isWatch(query: URLSearchParams): boolean {
+  const value = query.get('watch');
+  return value !== null && value !== '0' && value.toLowerCase() !== 'false';
 }

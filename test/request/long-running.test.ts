@@ -1,0 +1,29 @@
+// Which requests are long-running, against kube-apiserver's own reading (requestinfo.go's
+// watch parameter, Convert_Slice_string_To_bool, BasicLongRunningRequestCheck's subresources).
+import t from 'tap';
+import { requestKind } from '../../src/request/long-running.js';
+
+const kind = (target: string, upgrade = false) => {
+  const url = new URL(target, 'https://x');
+  return requestKind(url.pathname, url.searchParams, upgrade);
+};
+
+t.test('watch: any value of the parameter but 0 or false, as kube reads a query boolean', async (t) => {
+  for (const value of ['true', '1', 'TRUE', 'yes', 'y', '', 'anything']) t.equal(kind(`/api/v1/pods?watch=${value}`), 'watch', `watch=${value}`);
+  for (const value of ['0', 'false', 'FALSE', 'False']) t.equal(kind(`/api/v1/pods?watch=${value}`), 'short', `watch=${value}`);
+  t.equal(kind('/api/v1/pods?watch'), 'watch', 'a bare ?watch');
+  t.equal(kind('/api/v1/watch/namespaces/a/pods'), 'watch', 'the /watch/ path');
+  t.equal(kind('/api/v1/pods'), 'short');
+});
+
+t.test('log: the subresource is long-running whatever the query, as kube lists it', async (t) => {
+  for (const query of ['', '?follow=true', '?follow=false', '?follow=TRUE', '?tailLines=10']) t.equal(kind(`/api/v1/namespaces/a/pods/p/log${query}`), 'log', query || 'no query');
+  t.equal(kind('/api/v1/namespaces/a/configmaps/log'), 'log', 'a configmap named log reads as the subresource too (kube reads it by position; the cost is a stream, not a timeout)');
+});
+
+t.test('proxy and the streaming subresources without an upgrade; upgrades', async (t) => {
+  t.equal(kind('/api/v1/namespaces/a/services/s/proxy/x'), 'proxy');
+  t.equal(kind('/api/v1/namespaces/a/pods/p/proxy'), 'proxy');
+  t.equal(kind('/api/v1/namespaces/a/pods/p/exec'), 'proxy');
+  t.equal(kind('/api/v1/namespaces/a/pods/p/exec', true), 'upgrade');
+});
