@@ -59,7 +59,7 @@ function oauth2ProxyNote(env: ServerEnv): string {
   }
   return (
     `oauth2-proxy ${oauth2ProxyVersion() ?? ''}, from its Go module (\`go install\`, scripts/oauth2-proxy/build.sh), ran as \`oauth2-proxy ${oauth2ProxyFlags(env)}\` ` +
-    '(Go\'s HTTP client as shipped: 2 idle connections kept per upstream host). It verifies the JWT on every request (it has no token cache), ' +
+    '(Go\'s HTTP client as shipped: over HTTP/1.1 it keeps 2 idle connections per upstream host, so most requests open a new one; when the upstream offers h2, as kube-apiserver and the stand-in do by default, it multiplexes every request over one HTTP/2 connection). It verifies the JWT on every request (it has no token cache), ' +
     'offers clients HTTP/1.1 only (so no "(h2)" row), and reaches the upstream without a client certificate (it has no option for one): ' +
     'its X-Forwarded-User is accepted there without the front-proxy certificate, which kube-apiserver would not do. bench/README.md lists what it does less or more than kube-front-proxy.'
   );
