@@ -100,7 +100,7 @@ function upstreamSchema(http2Default: 'off' | 'auto') {
         .describe(
           "identity: application only: also send the caller's access token as X-Forwarded-Access-Token (a bearer token as the client sent it; for a browser session, the provider's access token). The application can then call other APIs as the person.",
         ),
-      responseTimeout: duration.prefault('60s').describe('Time a request has to get its response head, counted from when the proxy hands it on: the wait for a free upstream connection or stream (at upstream.connections) counts. A short request also gets it between body chunks; long-running ones (watches, logs, proxy) have no body timeout.'),
+      responseTimeout: duration.prefault('60s').describe('Time a request has to get its response head: first to get a free upstream connection or stream (at upstream.connections; one that gets none is answered 504 and never sent), then again once it is written. A short request also gets it between body chunks; long-running ones (watches, logs, proxy) have no body timeout.'),
       http2: z
         .enum(['off', 'auto'])
         .default(http2Default)

@@ -45,9 +45,11 @@ export function forward(
     clientGone = true;
     controller?.abort(new Error('client closed the connection'));
   });
-  // The wait for the head counts from here: undici starts its headersTimeout only when the
+  // The wait in the queue has its own deadline: undici starts its headersTimeout only when the
   // request is written, and a request queued behind a full pool (upstream.connections) waited
-  // without end, its client with it. Not yet sent, it is answered now and never sent.
+  // without end, its client with it. Not yet sent, it is answered now and never sent. Once
+  // started, undici's timeout (from the write, refreshed while a body uploads) takes over: a
+  // request sent with what was left of this one ran upstream and was answered 504.
   let timedOut = false;
   /** Answered at the deadline before undici started it: its later abort says nothing more. */
   let answered = false;
@@ -64,6 +66,7 @@ export function forward(
       controller = c;
       if (clientGone) c.abort(new Error('client closed the connection'));
       else if (timedOut) c.abort(new errors.HeadersTimeoutError());
+      else clearTimeout(deadline);
     },
     onResponseStart(_c, statusCode, upstreamHeaders) {
       if (statusCode < 200) return; // 1xx informational: not relayed

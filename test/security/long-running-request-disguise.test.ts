@@ -26,6 +26,7 @@ async function startUpstream(t: Test, options: { http1Only?: boolean } = {}) {
     const url = req.url ?? '';
     seen.push(url);
     const watch = new URL(url, 'https://x').searchParams.get('watch');
+    if (url.includes('slow')) return void setTimeout(() => res.end(`{"path":${JSON.stringify(url)}}`), 600);
     res.writeHead(200, { 'content-type': 'application/json' });
     if (watch !== null && watch !== '0' && watch.toLowerCase() !== 'false') {
       // An event every half second: a watch the attacker keeps busy is never cut for silence.
@@ -78,4 +79,18 @@ t.test('a short request queued behind a full pool gets 504 at upstream.responseT
   w.body.destroy(); // the connection frees: undici now starts the queued request, and it is dropped
   await sleep(500);
   t.notOk(upstream.seen.includes('/api/v1/namespaces/queued'), 'the request answered 504 never reached the upstream');
+});
+
+t.test('a request that leaves the queue late gets a whole responseTimeout once sent', async (t) => {
+  // The queue's deadline went on running after the request was written: a DELETE sent with
+  // 300 ms left ran upstream (600 ms) and was answered 504, inviting the client to send it again.
+  const upstream = await startUpstream(t, { http1Only: true });
+  const { stack, auth } = await proxy(t, upstream.url);
+  const w = await stack.fetch('/api/v1/pods?watch=true', { headers: auth });
+  w.body.on('error', () => {}).resume();
+  const deleted = stack.fetch('/api/v1/namespaces/a/configmaps/slow', { method: 'DELETE', headers: auth }).then(async (r) => `${r.statusCode} ${await r.body.text()}`);
+  await sleep(1_700); // of the 2 s
+  w.body.destroy(); // the connection frees; the DELETE is written with 300 ms of the queue's deadline left
+  t.equal(await deleted, '200 {"path":"/api/v1/namespaces/a/configmaps/slow"}');
+  t.equal(upstream.seen.filter((p) => p.includes('slow')).length, 1, 'sent once');
 });
