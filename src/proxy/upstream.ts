@@ -106,12 +106,11 @@ export class Upstream {
     return this.#pools.streaming;
   }
 
-  /** The dispatcher for passed-through tokens: the same upstream, without the proxy's client certificate. */
-  get passthroughPool(): Dispatcher {
-    return this.#passthrough().streaming;
-  }
-
-  /** Where a request of this kind goes: short ones to the HTTP/1.1 pool, long-running ones to HTTP/2 when it is on. */
+  /**
+   * Where a request of this kind goes: short ones to the HTTP/1.1 pool, long-running ones to
+   * HTTP/2 when it is on; passed-through tokens to pools of their own, without the proxy's
+   * client certificate.
+   */
   dispatcherFor(kind: RequestKind, withClientCertificate = true): Dispatcher {
     const pools = withClientCertificate ? this.#pools : this.#passthrough();
     return kind === 'short' ? pools.short : pools.streaming;

@@ -56,7 +56,7 @@ const seen = async (pool: Upstream['pool']) => {
 t.test('requests: the proxy pool presents the certificate, the passthrough pool never does', async (t) => {
   for (let i = 0; i < 4; i++) t.equal((await seen(upstream.pool)).certificate, 'front-proxy-client', `identity request ${i}`);
   for (let i = 0; i < 6; i++) {
-    const answer = await seen(upstream.passthroughPool);
+    const answer = await seen(upstream.dispatcherFor('short', false));
     t.equal(answer.certificate, null, `passed-through request ${i}${answer.resumed ? ' (resumed session)' : ''}`);
   }
 });
