@@ -27,7 +27,8 @@ export { NOISY_CORES } from './cpu-meter.js';
 export { FULL, HTTP2_MAX_STREAMS, SMOKE, type BenchOptions } from './options.js';
 export { DIRECT, H2, HTTP_PROXY, KFP, KFP_H2, KFP_UPSTREAM_H1, NGINX, NGINX_H2, NOAUTH, OAUTH2_PROXY, type BenchResults, type Curve, type Figure, type Measurement } from './results.js';
 
-const chosen = (s: Scenario, options: BenchOptions) => (s.id === 'profile' ? options.profile : options.scenarios.includes(s.id));
+// The profile window repeats scenario 1's, so it runs with it.
+const chosen = (s: Scenario, options: BenchOptions) => (s.id === 'profile' ? options.profile && options.scenarios.includes(1) : options.scenarios.includes(s.id));
 
 /** Runs the chosen scenarios and returns every figure; stops everything it started, whatever happened. */
 export async function runBench(options: BenchOptions): Promise<BenchResults> {

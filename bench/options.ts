@@ -47,6 +47,8 @@ export interface BenchOptions {
   readonly upstreamHttp2?: boolean;
   /** Run one extra scenario-1 window with the proxy under --cpu-prof. */
   readonly profile: boolean;
+  /** Run the soak's proxy under --cpu-prof and say what its long busy stretches were (what the event delay's tail is made of). */
+  readonly soakProfile?: boolean;
   /** Where the profile (and the proxy's logs, with keepWorkDir) go. */
   readonly outDir: string;
   readonly keepWorkDir?: boolean;

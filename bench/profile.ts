@@ -144,3 +144,73 @@ export function summarizeProfiles(files: readonly string[], top = 20, window?: C
     ownInclusiveTop: rows(inclusive, top),
   };
 }
+
+/** Busy stretches of at least one length: how many, and what they were spent on. */
+export interface StretchSummary {
+  readonly minMs: number;
+  readonly count: number;
+  /** Their summed length, ms. */
+  readonly ms: number;
+  /** Where their samples went, by area, as shares of `ms`. */
+  readonly areas: readonly ProfileRow[];
+  /** The longest few, each with the area most of its samples were in. */
+  readonly longest: readonly { readonly ms: number; readonly area: string; readonly top: string }[];
+}
+
+/**
+ * The stretches in which the proxy's thread never went idle, of at least each
+ * of `thresholdsMs`: an event that arrives during one waits for its end, so
+ * these are what a delay percentile over direct is made of. Sampled, so a
+ * stretch is known to within one sampling interval.
+ */
+export function busyStretches(files: readonly string[], thresholdsMs: readonly number[], window?: ClockWindow): StretchSummary[] {
+  const stretches: { ms: number; areas: Map<string, number>; frames: Map<string, { area: string; ms: number }> }[] = [];
+  for (const file of files) {
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    let current: (typeof stretches)[number] | undefined;
+    let at = profile.startTime;
+    for (let i = 0; i < profile.samples.length; i++) {
+      at += profile.timeDeltas[i] ?? 0;
+      if (window && (at < window.fromUs || at > window.toUs)) continue;
+      const frame = byId.get(profile.samples[i])?.callFrame;
+      if (!frame) continue;
+      const a = area(frame);
+      if (a === 'idle') {
+        if (current) stretches.push(current);
+        current = undefined;
+        continue;
+      }
+      const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+      current ??= { ms: 0, areas: new Map(), frames: new Map() };
+      current.ms += dt;
+      current.areas.set(a, (current.areas.get(a) ?? 0) + dt);
+      const name = frameName(frame);
+      current.frames.set(name, { area: a, ms: (current.frames.get(name)?.ms ?? 0) + dt });
+    }
+    if (current) stretches.push(current);
+  }
+  const largest = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
+  // The function with the most samples inside the stretch's largest area.
+  const topIn = (s: (typeof stretches)[number], a: string) =>
+    [...s.frames.entries()].filter(([, f]) => f.area === a).sort((x, y) => y[1].ms - x[1].ms)[0]?.[0] ?? '';
+  return thresholdsMs.map((minMs) => {
+    const long = stretches.filter((s) => s.ms >= minMs);
+    const ms = long.reduce((sum, s) => sum + s.ms, 0);
+    const areas = new Map<string, number>();
+    for (const s of long) for (const [a, t] of s.areas) areas.set(a, (areas.get(a) ?? 0) + t);
+    return {
+      minMs,
+      count: long.length,
+      ms,
+      areas: [...areas.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([name, t]) => ({ name, ms: t, share: ms ? t / ms : 0 })),
+      longest: [...long]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 5)
+        .map((s) => {
+          const a = largest(s.areas);
+          return { ms: s.ms, area: a, top: topIn(s, a) };
+        }),
+    };
+  });
+}

@@ -171,9 +171,9 @@ export function figureTable(r: BenchResults): string {
   return lines.join('\n');
 }
 
-/** Writes the plot with gnuplot; returns false (and writes nothing) when gnuplot is missing. */
-export function renderPlot(r: BenchResults, png: string, dataDir: string): boolean {
-  if (spawnSync('gnuplot', ['--version']).status !== 0) return false;
+/** Writes the plot with gnuplot; when it writes nothing, says why. */
+export function renderPlot(r: BenchResults, png: string, dataDir: string): { written: true } | { written: false; why: string } {
+  if (spawnSync('gnuplot', ['--version']).status !== 0) return { written: false, why: 'gnuplot is not installed' };
   // A "nines" axis: 0 at p0, 1 at p90, 2 at p99, 3 at p99.9.
   const nines = (p: number) => (p >= 100 ? 4 : -Math.log10(1 - p / 100));
   const files = (curves: Curve[], name: string) =>
@@ -186,7 +186,7 @@ export function renderPlot(r: BenchResults, png: string, dataDir: string): boole
     { title: `Scenario 2: request latency at a fixed rate`, data: files(r.curves.s2, 's2') },
     { title: `Scenario 4: watch event delivery delay`, data: files(r.curves.s4, 's4') },
   ].filter((p) => p.data.length);
-  if (!panels.length) return false;
+  if (!panels.length) return { written: false, why: 'scenarios 2 and 4 did not run' };
   const colors: Record<string, string> = { [DIRECT]: '#1b9e77', [KFP]: '#d95f02', [NGINX]: '#7570b3', [KFP_H2]: '#e7298a', [NGINX_H2]: '#66a61e' };
   const script = [
     `set terminal pngcairo size ${600 * panels.length},480 font "sans,10"`,
@@ -207,7 +207,7 @@ export function renderPlot(r: BenchResults, png: string, dataDir: string): boole
   ].join('\n');
   const run = spawnSync('gnuplot', [], { input: script, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`gnuplot failed: ${run.stderr}`);
-  return true;
+  return { written: true };
 }
 
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`;

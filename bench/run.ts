@@ -27,6 +27,8 @@ const HELP = `npm run bench [-- options]
   --upstream-http2 off      the upstream stand-in offers HTTP/1.1 only (default: h2 too, so kube-front-proxy's
                             default upstream.http2 can use it); direct, nginx and upgrades use HTTP/1.1 either way
   --no-profile              skip the --cpu-prof window
+  --soak-profile            run the soak's proxy under --cpu-prof: a note says what its busy stretches
+                            of 1, 2 and 5 ms and longer were spent on (profiles in bench/out/soak-profile)
   --no-oauth2-proxy-build   do not build oauth2-proxy for scenario 1 (go install, cached in
                             ~/.cache/kube-front-proxy/oauth2-proxy; a built one is still used)
   --smoke                   every scenario at tiny sizes (what the smoke test runs)
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     'soak-minutes': { type: 'string' },
     'upstream-http2': { type: 'string' },
     'no-profile': { type: 'boolean' },
+    'soak-profile': { type: 'boolean' },
     'no-oauth2-proxy-build': { type: 'boolean' },
     smoke: { type: 'boolean' },
     out: { type: 'string' },
@@ -77,6 +80,7 @@ const options: BenchOptions = {
   tunnelBytes: n(values['tunnel-mib'], base.tunnelBytes / 2 ** 20) * 2 ** 20,
   soakMs: n(values['soak-minutes'], base.soakMs / 60_000) * 60_000,
   profile: values['no-profile'] ? false : base.profile,
+  soakProfile: values['soak-profile'] === true,
   ...(values['proxy-workers'] !== undefined && { proxyWorkers: Number(values['proxy-workers']) }),
   ...(values['upstream-http2'] !== undefined && { upstreamHttp2: upstreamHttp2(values['upstream-http2']) }),
   outDir: workOut,
@@ -102,10 +106,10 @@ const results = await runBench(options);
 writeFileSync(join(workOut, 'results.json'), JSON.stringify(results, null, 2));
 mkdirSync(join(workOut, 'plot-data'), { recursive: true });
 const png = join(outDir, 'latency.png');
-const plotted = renderPlot(results, png, join(workOut, 'plot-data'));
-const report = renderReport(results, plotted ? png : undefined);
+const plot = renderPlot(results, png, join(workOut, 'plot-data'));
+const report = renderReport(results, plot.written ? png : undefined);
 writeFileSync(join(outDir, 'RESULTS.md'), report);
-process.stderr.write(`\nwrote ${join(outDir, 'RESULTS.md')}${plotted ? ` and ${png}` : ' (no plot: gnuplot is not installed)'}\n`);
+process.stderr.write(`\nwrote ${join(outDir, 'RESULTS.md')}${plot.written ? ` and ${png}` : ` (no plot: ${plot.why})`}\n`);
 for (const t of checkTargets(results)) {
   process.stderr.write(`  scenario ${t.scenario}: ${t.target}: ${t.measured} ${t.met === undefined ? '' : t.met ? 'met' : 'MISSED'}\n`);
 }

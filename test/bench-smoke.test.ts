@@ -28,7 +28,7 @@ t.test('the tools the benchmark needs are installed in CI', { skip: process.env.
 t.test('the benchmark harness runs every scenario and reports sane figures', { skip: missing ?? false }, async (t) => {
   const outDir = t.testdir();
   const lines: string[] = [];
-  const results: BenchResults = await runBench({ ...SMOKE, outDir, log: (line) => lines.push(line) });
+  const results: BenchResults = await runBench({ ...SMOKE, soakProfile: true, outDir, log: (line) => lines.push(line) });
   t.same(results.errors, [], 'no request failed, no event or watch was lost, nothing failed to stop');
 
   const figure = (id: string) => {
@@ -85,6 +85,7 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
   t.equal(fds.length, 3, 's8: descriptors before, at peak and after');
   t.ok(fds[1].value >= fds[0].value && fds.every((s) => s.value > 0), 's8: the peak is not below the baseline');
 
+  t.match(results.notes.join('\n'), /Scenario 8 profile .*≥ 1 ms: \d+ .*Longest: \d/, 'the soak under --cpu-prof says what its busy stretches were');
   t.ok(results.profile, 'the --cpu-prof window produced a profile');
   t.ok(results.profile!.totalMs > 0 && results.profile!.selfTop.length > 0, 'and it has samples');
   t.ok(results.curves.s2.length === 3 && results.curves.s4.length === 3 + H2_ROWS.length, 'latency curves for the plot');
@@ -94,7 +95,7 @@ t.test('the benchmark harness runs every scenario and reports sane figures', { s
   t.same(targets.filter((x) => x.met === undefined), [], 'and each has a measurement (met or missed, not judged here)');
 
   const png = join(outDir, 'latency.png');
-  t.ok(renderPlot(results, png, outDir), 'gnuplot drew the plot');
+  t.same(renderPlot(results, png, outDir), { written: true }, 'gnuplot drew the plot');
   t.same([...readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'as a PNG');
   const report = renderReport(results, png);
   t.match(report, /## Targets \(issues 5 and 15\)/);

@@ -56,17 +56,21 @@ export const idleWatches: Scenario = {
 
 /**
  * The watches wanted, as far as the open-file limit allows (a note says when it did not);
- * `reserve` descriptors are kept for everything else the scenario opens.
+ * `reserve` descriptors are kept for everything else the scenario opens. A proxy over an
+ * HTTP/1.1 upstream (nginx; kube-front-proxy with --upstream-http2 off) holds two descriptors
+ * per watch, client and upstream; kube-front-proxy over h2 holds one, its watches sharing
+ * a few upstream connections as streams.
  */
-export function watchCount(options: BenchOptions, notes: string[], scenario = 4, reserve = 200): number {
+export function watchCount(options: BenchOptions, notes: string[], scenario = 4, reserve = 200, perWatch: 1 | 2 = 2): number {
   const limit = openFileLimit();
-  // The proxy holds two descriptors per watch (client and upstream).
-  const feasible = Math.floor((limit.hard - reserve) / 2);
+  const feasible = Math.floor((limit.hard - reserve) / perWatch);
   const count = Math.min(options.watches, feasible);
   if (count < options.watches) {
     notes.push(
       `Scenario ${scenario} used ${count} watches, not ${options.watches}: the hard open-file limit here is ${limit.hard} and cannot be raised without privileges, ` +
-        'and the proxy (like nginx) holds two descriptors per watch, one to the client and one to the upstream.',
+        (perWatch === 2
+          ? 'and a proxy over an HTTP/1.1 upstream holds two descriptors per watch, one to the client and one to the upstream.'
+          : 'and the proxy holds a descriptor per watch, to its client.'),
     );
   }
   return count;

@@ -7,8 +7,11 @@
  * Figures: every error, the RSS slope after warm-up, event delay proxied and
  * direct, and the proxy's descriptors before, at peak and after.
  */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpuMs } from '../children.js';
 import { EXEC_PATH, POD_PATH, WATCH_PATH } from '../fixtures.js';
+import { busyStretches, type ClockWindow } from '../profile.js';
 import type { OpenResult, UpgradeResult, WatchChurnResult, WatchCollectResult, WatchOpenResult } from '../loadgen/jobs.js';
 import { DIRECT, KFP, newFigure, type Figure } from '../results.js';
 import type { Scenario, ScenarioContext } from '../scenario.js';
@@ -17,6 +20,7 @@ import type { Server } from '../servers/server.js';
 import { sleep, until } from '../wait.js';
 import { closedWindow } from '../windows.js';
 import { watchCount } from './4-idle-watches.js';
+import { mainThreadProfiles } from './cpu-profile.js';
 import { TreeMeter, descriptorKinds, settleDescriptors, total } from './soak-meter.js';
 
 /** RSS counts as flat under this slope, as % of the RSS a minute (bench/README.md says why). */
@@ -33,10 +37,17 @@ export const soak: Scenario = {
     const load = options.soakLoad;
     const notes: string[] = [];
     const reserve = 200 + 2 * (READ_CONNECTIONS + Math.ceil(load.watchesPerSecond * (load.watchLifeMs / 1000 + 1)));
-    const count = watchCount(options, notes, 8, reserve);
+    // Only kube-front-proxy runs here: over the h2 upstream its watches are streams on a few shared connections.
+    const count = watchCount(options, notes, 8, reserve, options.upstreamHttp2 === true ? 1 : 2);
     const warmupMs = Math.min(0.2 * options.soakMs, 120_000);
     options.log(`scenario 8: soak for ${(options.soakMs / 60_000).toFixed(1)} min, ${count} idle watches through the proxy and ${load.directWatches} direct`);
-    const server = await ctx.servers.fresh((env) => startProxy(env, `${KFP} soak`, {}));
+    const profileDir = options.soakProfile ? join(options.outDir, 'soak-profile') : undefined;
+    if (profileDir) {
+      rmSync(profileDir, { recursive: true, force: true });
+      mkdirSync(profileDir, { recursive: true });
+    }
+    const server = await ctx.servers.fresh((env) => startProxy(env, `${KFP} soak`, { profileDir }));
+    let stopped = false;
     try {
       // Load the code paths first, so the baseline is a proxy that has served requests.
       await closedWindow(ctx, server, { path: POD_PATH, connections: 4, warmupMs: 0, durationMs: 200 });
@@ -66,13 +77,44 @@ export const soak: Scenario = {
           `RSS counts as flat under ${FLAT_RSS_PCT_PER_MIN}% a minute: over the ${measured.toFixed(1)} measured minutes that is under ${(FLAT_RSS_PCT_PER_MIN * measured).toFixed(1)}% growth, inside the steps a V8 heap takes as it sizes itself, ` +
           `while a leak of ${leakBytesPerRead(figures.meanRssKiB, load.readsPerSecond)} bytes per read at this rate would cross it.`,
       );
+      if (profileDir) {
+        await server.stop();
+        stopped = true;
+        notes.push(stretchesNote(ctx, profileDir, server.pid, run.measured));
+      }
       return { figures: figures.list, notes };
     } finally {
       await ctx.loadgen.call('watchClose').catch(() => undefined);
-      await server.stop();
+      if (!stopped) await server.stop();
     }
   },
 };
+
+/**
+ * --soak-profile: the busy stretches of the measured minutes, by what they were
+ * spent on (bench/profile.ts); the whole of it goes to soak-profile/stretches.json.
+ */
+function stretchesNote(ctx: ScenarioContext, profileDir: string, primary: number | undefined, window: ClockWindow): string {
+  const files = mainThreadProfiles(profileDir, primary);
+  if (!files.length) {
+    ctx.problem('s8: the soak proxy wrote no .cpuprofile');
+    return 'Scenario 8 profile: none written.';
+  }
+  const stretches = busyStretches(files, [1, 2, 5], window);
+  writeFileSync(join(profileDir, 'stretches.json'), JSON.stringify(stretches, null, 2));
+  const seconds = (window.toUs - window.fromUs) / 1e6;
+  const pct = (n: number, digits = 0) => `${(n * 100).toFixed(digits)}%`;
+  // Each worker's profile covers the whole window: their stretches share files.length × the window.
+  const ofTime = (ms: number) => pct(ms / (seconds * 1000 * files.length), 2);
+  const line = stretches
+    .map((s) => `≥ ${s.minMs} ms: ${s.count} (${ofTime(s.ms)} of the workers' time; ${s.areas.slice(0, 4).map((a) => `${a.name} ${pct(a.share)}`).join(', ')})`)
+    .join('; ');
+  const longest = stretches[0].longest.map((l) => `${l.ms.toFixed(1)} ms mostly ${l.area} (${l.top})`).join('; ');
+  return (
+    `Scenario 8 profile (--soak-profile: the proxy under --cpu-prof at 500 µs, ${files.length} worker profile(s), the ${(seconds / 60).toFixed(1)} measured minutes): ` +
+    `stretches in which a worker never went idle, so an event arriving in one waits for its end: ${line}. Longest: ${longest}.`
+  );
+}
 
 /** Bytes a read would have to leak to make the RSS slope cross the flat threshold. */
 function leakBytesPerRead(meanRssKiB: number, readsPerSecond: number): string {
@@ -92,6 +134,8 @@ async function openIdleWatches(ctx: ScenarioContext, server: Server, count: numb
 
 /** What the steady load found: each job's result. */
 export interface SteadyRun {
+  /** The measured part (after warm-up) on the monotonic clock, for a profile's samples. */
+  readonly measured: ClockWindow;
   readonly reads: OpenResult;
   readonly execs: UpgradeResult;
   readonly churn: WatchChurnResult;
@@ -114,12 +158,14 @@ async function steadyLoad(ctx: ScenarioContext, server: Server, meter: TreeMeter
   let done = false;
   void jobs.finally(() => (done = true)).catch(() => undefined);
   let warm = false;
+  let fromUs = nowUs();
   let logged = 0;
   while (!done) {
     const s = meter.sample();
     const elapsed = performance.now() - start;
     if (!warm && elapsed >= warmupMs) {
       warm = true;
+      fromUs = nowUs();
       await Promise.all(['proxied', 'direct'].map((group) => loadgen.call('watchCollect', { group })));
     }
     if (elapsed - logged >= 60_000) {
@@ -129,8 +175,10 @@ async function steadyLoad(ctx: ScenarioContext, server: Server, meter: TreeMeter
     await Promise.race([jobs, sleep(options.soakSampleMs)]).catch(() => undefined);
   }
   const [reads, execs, churn, emitted] = await jobs;
-  return { reads, execs, churn, emitted };
+  return { measured: { fromUs, toUs: nowUs() }, reads, execs, churn, emitted };
 }
+
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 interface SoakFound {
   readonly opened: Awaited<ReturnType<typeof openIdleWatches>>;

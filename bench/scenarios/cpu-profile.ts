@@ -40,7 +40,7 @@ export const cpuProfile: Scenario = {
  * loader-hook threads), and when a cluster wrote several processes' profiles,
  * not the primary's: it only supervises.
  */
-function mainThreadProfiles(dir: string, primary: number | undefined): string[] {
+export function mainThreadProfiles(dir: string, primary: number | undefined): string[] {
   const mains = readdirSync(dir)
     .map((f) => ({ f, m: /^CPU\.\d+\.\d+\.(\d+)\.(\d+)\.\d+\.cpuprofile$/.exec(f) }))
     .filter((x) => x.m && x.m[2] === '0')
