@@ -112,7 +112,9 @@ function stretchesNote(ctx: ScenarioContext, profileDir: string, primary: number
   const longest = stretches[0].longest.map((l) => `${l.ms.toFixed(1)} ms mostly ${l.area} (${l.top})`).join('; ');
   return (
     `Scenario 8 profile (--soak-profile: the proxy under --cpu-prof at 500 µs, ${files.length} worker profile(s), the ${(seconds / 60).toFixed(1)} measured minutes): ` +
-    `stretches in which a worker never went idle, so an event arriving in one waits for its end: ${line}. Longest: ${longest}.`
+    `stretches in which a worker never went idle, so an event arriving in one waits for its end: ${line}. Longest: ${longest}. ` +
+    // V8 holds every sample in memory until the profile is written, so the process grows for as long as it is profiled.
+    `The profiler holds its samples in the process until it stops, so this run's RSS slope measures the profiler, not the proxy: run without --soak-profile for that figure.`
   );
 }
 
