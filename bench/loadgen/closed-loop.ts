@@ -1,6 +1,6 @@
 /**
- * `closed`: N keep-alive connections (undici Pool, no pipelining), each sending
- * its next request as soon as the previous one is answered: the maximum rate.
+ * `closed`: N keep-alive connections (an undici Pool of one each, no pipelining),
+ * each sending its next request as soon as the previous one is answered: the maximum rate.
  * With `newConnectionPerRequest`, every request opens a fresh TLS connection
  * with no session resumption, as a new kubectl process does. With
  * `http2Sessions`, the N requests in flight are N streams spread over that
@@ -9,7 +9,7 @@
 import { emitEvent } from '../ipc.js';
 import { Samples, summarize } from '../stats.js';
 import { sleep } from '../wait.js';
-import { destroyAll, fire, headerSource, pool, type Done } from './connect.js';
+import { destroyAll, fire, headerSource, pool, tokenCount, type Done } from './connect.js';
 import { fireHttp2, http2HeaderSource, http2Session } from './http2.js';
 import type { ClosedJob, ThroughputResult } from './jobs.js';
 
@@ -19,11 +19,31 @@ interface Sender {
   close(): Promise<unknown>;
 }
 
+/** Lane i sends on connection i (a pool of one), so a lane's requests reach the same proxy worker every time. */
 function poolSender(job: ClosedJob): Sender {
-  const p = pool(job.target, job.connections, job.newConnectionPerRequest === true);
-  const headersFor = headerSource(job.target);
   const reset = job.newConnectionPerRequest === true;
-  return { fire: (_lane, n, done) => fire(p, job.path, headersFor(n), reset, done), close: () => p.destroy() };
+  const lanes = Array.from({ length: job.connections }, () => pool(job.target, 1, reset));
+  const headersFor = headerSource(job.target);
+  return { fire: (lane, n, done) => fire(lanes[lane], job.path, headersFor(n), reset, done), close: () => Promise.all(lanes.map((p) => p.destroy())) };
+}
+
+/**
+ * Request numbers by lane. With a token list, lane i sends only tokens i, i + N, i + 2N, …
+ * (N lanes), wrapping within the list: each token comes on one connection, as a kubectl
+ * user's does, and so meets one proxy worker and one token cache. Sent round-robin over
+ * every connection, a token met a random worker, and with two workers about a quarter of
+ * a "cache warm" window was verified cold.
+ */
+function laneNumbers(lanes: number, tokens: number): (lane: number) => number {
+  const sent = new Array<number>(lanes).fill(0);
+  return (lane) => {
+    let n = lane + lanes * sent[lane]++;
+    if (tokens > 0 && n >= tokens) {
+      sent[lane] = 1;
+      n = lane;
+    }
+    return n;
+  };
 }
 
 /** Lane i sends on session i mod `sessions`: `connections / sessions` streams in flight on each. */
@@ -38,8 +58,11 @@ export async function closed(job: ClosedJob): Promise<ThroughputResult> {
   const sender = job.http2Sessions ? await http2Sender(job, job.http2Sessions) : poolSender(job);
   const latencies = new Samples();
   let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
-  let issued = 0;
-  let warmAnswered = 0;
+  const next = laneNumbers(job.connections, tokenCount(job.target));
+  // Warm once every lane has had its share answered: a pass over its own tokens.
+  const laneWarmup = Math.ceil((job.warmupRequests ?? 0) / job.connections);
+  const warmAnswered = new Array<number>(job.connections).fill(0);
+  let lanesWarm = 0;
   let errors = 0;
   let non2xx = 0;
   let firstError: string | undefined;
@@ -49,8 +72,7 @@ export async function closed(job: ClosedJob): Promise<ThroughputResult> {
   const allStopped = new Promise<void>((resolve) => (finished = resolve));
   let warmedUp!: () => void;
   const warm = new Promise<void>((resolve) => (warmedUp = resolve));
-  const warmupRequests = job.warmupRequests ?? 0;
-  if (warmupRequests === 0) warmedUp();
+  if (laneWarmup === 0) warmedUp();
 
   const loop = (lane: number) => {
     if (phase === 'stop') {
@@ -59,14 +81,14 @@ export async function closed(job: ClosedJob): Promise<ThroughputResult> {
     }
     const startedIn = phase;
     const t0 = performance.now();
-    sender.fire(lane, issued++, (err, status) => {
+    sender.fire(lane, next(lane), (err, status) => {
       if (err) {
         errors++;
         firstError ??= `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`;
       } else if (startedIn === 'measure' && phase === 'measure') {
         latencies.push(performance.now() - t0);
         if (status < 200 || status > 299) non2xx++;
-      } else if (startedIn === 'warmup' && ++warmAnswered >= warmupRequests) warmedUp();
+      } else if (startedIn === 'warmup' && ++warmAnswered[lane] === laneWarmup && ++lanesWarm === job.connections) warmedUp();
       // A dead target must not spin: back off a little on errors.
       if (err) setTimeout(loop, 10, lane);
       else loop(lane);

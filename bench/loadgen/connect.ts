@@ -37,6 +37,11 @@ function tokens(target: Target): readonly string[] | undefined {
   return target.tokensFile ? (JSON.parse(file(target.tokensFile).toString('utf8')) as string[]) : undefined;
 }
 
+/** How many tokens the target's list holds (0: none, every request carries the target's own headers). */
+export function tokenCount(target: Target): number {
+  return tokens(target)?.length ?? 0;
+}
+
 /** The target's header lines without any Authorization line. */
 function withoutAuthorization(lines: readonly string[]): string[] {
   const kept: string[] = [];

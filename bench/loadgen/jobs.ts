@@ -22,7 +22,7 @@ export interface ClosedJob {
   readonly path: string;
   readonly connections: number;
   readonly warmupMs: number;
-  /** Also warm up until this many requests were answered (e.g. one pass over every token). */
+  /** Also warm up until this many requests were answered, an equal share on each connection (e.g. one pass over every token). */
   readonly warmupRequests?: number;
   readonly durationMs: number;
   readonly newConnectionPerRequest?: boolean;
