@@ -10,12 +10,14 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import { Http2Upstream } from '../../src/proxy/http2-upstream.js';
 import { devPki } from './stack.js';
 
-interface Teardown {
+/** What a helper needs of a tap test: somewhere to put its cleanup. */
+export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
@@ -129,8 +131,6 @@ export async function startUpstream(t: Teardown, options: UpstreamOptions = {}):
     upgrades,
   };
 }
-
-export const sleep = (n: number) => new Promise((r) => setTimeout(r, n));
 
 /** One request straight through a dispatcher: "status body". */
 export function proxiedAnswer(dispatcher: Dispatcher, path: string): Promise<string> {

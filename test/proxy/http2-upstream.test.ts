@@ -8,6 +8,7 @@ import { copyFile, readFile, utimes, writeFile } from 'node:fs/promises';
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import t from 'tap';
@@ -16,12 +17,11 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/observe/logger.js';
 import { Http2Upstream } from '../../src/proxy/http2-upstream.js';
 import { Upstream } from '../../src/proxy/upstream.js';
-import { direct, proxiedAnswer, sleep, startRelay, startUpstream, within, type TestUpstream } from '../helpers/http2-upstream.js';
+import { direct, proxiedAnswer, startRelay, startUpstream, within, type Teardown, type TestUpstream } from '../helpers/http2-upstream.js';
 import { requestHead } from '../helpers/raw-tls.js';
 import { SPDY_LINES, sendUpgrade } from '../helpers/raw-upgrade.js';
 import { devPki, startStack, untilReady, type Stack } from '../helpers/stack.js';
 
-type Test = { teardown(fn: () => unknown): void };
 
 interface Proxied {
   readonly stack: Stack;
@@ -32,7 +32,7 @@ interface Proxied {
 }
 
 /** The proxy with upstream.http2: auto in front of `upstream`. */
-async function startProxied(t: Test, upstream: TestUpstream, change: (u: NonNullable<ConfigInput['upstream']>) => NonNullable<ConfigInput['upstream']> = (u) => u): Promise<Proxied> {
+async function startProxied(t: Teardown, upstream: TestUpstream, change: (u: NonNullable<ConfigInput['upstream']>) => NonNullable<ConfigInput['upstream']> = (u) => u): Promise<Proxied> {
   const log: string[] = [];
   const stack = await startStack(t, {
     configure: (c) => ({ ...c, upstream: change({ ...c.upstream!, url: upstream.url, http2: 'auto' }) }),
