@@ -33,8 +33,13 @@ export function tlsFiles(target: Target): TlsFiles {
   };
 }
 
+const tokenLists = new Map<string, readonly string[]>();
+/** The target's token list, parsed once per process (a job asks for it and for its length). */
 function tokens(target: Target): readonly string[] | undefined {
-  return target.tokensFile ? (JSON.parse(file(target.tokensFile).toString('utf8')) as string[]) : undefined;
+  if (!target.tokensFile) return undefined;
+  let list = tokenLists.get(target.tokensFile);
+  if (!list) tokenLists.set(target.tokensFile, (list = JSON.parse(file(target.tokensFile).toString('utf8')) as string[]));
+  return list;
 }
 
 /** How many tokens the target's list holds (0: none, every request carries the target's own headers). */
